@@ -1,0 +1,83 @@
+"""Settings: the one place that reads environment variables.
+
+Every other module takes a :class:`Settings` (or the values in it) as an argument, so tests and
+callers can point the library anywhere without touching the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from my_llm.errors import ConfigError
+
+APP_NAME = "my_llm"
+FSYNC_POLICIES = ("always", "interval", "never")
+# The emulator accepts any project id; one is needed to name topics.
+EMULATOR_DEFAULT_PROJECT = "my-llm-local"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where data lives and which services and models to use.
+
+    Attributes:
+        message_history: root of the per-namespace message logs (``MESSAGE_HISTORY``).
+        chroma_db_path: root of the repository indexes (``CHROMA_DB_PATH``).
+        google_cloud_project: project that owns the topics (``GOOGLE_CLOUD_PROJECT``); None means
+            disk only. With ``PUBSUB_EMULATOR_HOST`` set and no project, ``my-llm-local`` is used.
+        pubsub_emulator_host: ``host:port`` of a Pub/Sub emulator (``PUBSUB_EMULATOR_HOST``).
+        openai_api_key / openai_base_url: OpenAI or an OpenAI-compatible server.
+        model: default chat model spec (``MY_LLM_MODEL``): ``provider:model`` or ``local``.
+        embeddings: default embeddings spec (``MY_LLM_EMBEDDINGS``): ``local``, ``openai:<model>``
+            or a sentence-transformers model path.
+        fsync: when appends are forced to disk (``MY_LLM_FSYNC``): always, interval or never.
+        chroma_host: a shared Chroma server (``CHROMA_HOST``, ``host`` or ``host:port``).
+    """
+
+    message_history: Path
+    chroma_db_path: Path
+    google_cloud_project: str | None = None
+    pubsub_emulator_host: str | None = None
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    model: str | None = None
+    embeddings: str | None = None
+    fsync: str = "interval"
+    chroma_host: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``); blank values count as unset.
+
+        Raises:
+            ConfigError: ``MY_LLM_FSYNC`` is not one of always, interval, never.
+        """
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        data_dir = platformdirs.user_data_path(APP_NAME)
+        emulator = get("PUBSUB_EMULATOR_HOST")
+        project = get("GOOGLE_CLOUD_PROJECT") or (EMULATOR_DEFAULT_PROJECT if emulator else None)
+        fsync = (get("MY_LLM_FSYNC") or "interval").lower()
+        if fsync not in FSYNC_POLICIES:
+            raise ConfigError(f"MY_LLM_FSYNC={fsync!r} is not one of {', '.join(FSYNC_POLICIES)}.")
+        return cls(
+            message_history=Path(get("MESSAGE_HISTORY") or data_dir / "message_history").expanduser(),
+            chroma_db_path=Path(get("CHROMA_DB_PATH") or data_dir / "chroma").expanduser(),
+            google_cloud_project=project,
+            pubsub_emulator_host=emulator,
+            openai_api_key=get("OPENAI_API_KEY"),
+            openai_base_url=get("OPENAI_BASE_URL"),
+            model=get("MY_LLM_MODEL"),
+            embeddings=get("MY_LLM_EMBEDDINGS"),
+            fsync=fsync,
+            chroma_host=get("CHROMA_HOST"),
+        )

@@ -1,0 +1,143 @@
+"""PubSubChatMessageHistory: a LangChain chat history that writes to disk first, then to Pub/Sub.
+
+The seed's import path is kept: ``from my_llm.langchain_class import PubSubChatMessageHistory``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import BaseMessage
+
+from my_llm.config import Settings
+from my_llm.errors import PublishError
+from my_llm.messages import Record, model_of, role_of, text_of, usage_of
+from my_llm.namespaces import topic_id_for, validate_namespace
+from my_llm.publisher import Publisher
+from my_llm.store import MessageStore
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def _say_disk_only() -> None:
+    # functools.cache makes this a once-per-process notice without module-level mutable flags.
+    log.warning(
+        "No Google Cloud project is configured: messages are logged to disk only. "
+        "Set GOOGLE_CLOUD_PROJECT (or PUBSUB_EMULATOR_HOST for the emulator) to publish them."
+    )
+
+
+class PubSubChatMessageHistory(BaseChatMessageHistory):
+    """Chat history of one namespace, logged to ``<MESSAGE_HISTORY>/<namespace>/messages.jsonl``
+    and published to the Pub/Sub topic ``my-llm-<namespace>``.
+
+    Every add is written to disk first (the source of truth), then published without blocking;
+    a Pub/Sub failure is logged and never raised to the caller, so nothing given is lost.
+
+    Args:
+        memory_namespace: letters, digits, ``-_.``; 1 to 200 characters (InvalidNamespaceError otherwise,
+            raised before anything is written).
+        pubsub_topic: topic id; ``my-llm-<namespace>`` when None.
+        project_id: Google Cloud project; from settings when None. No project means disk only.
+        session_id: groups the messages of one conversation (the Pub/Sub ordering key); a new uuid4
+            hex when None.
+        source: the record ``source`` for messages added through this object (``live``, ``read_repo``...).
+        settings: defaults to ``Settings.from_env()``.
+        store / publisher: hand in your own (tests, other roots); built from settings when None.
+    """
+
+    def __init__(
+        self,
+        memory_namespace: str,
+        pubsub_topic: str | None = None,
+        project_id: str | None = None,
+        *,
+        session_id: str | None = None,
+        source: str = "live",
+        settings: Settings | None = None,
+        store: MessageStore | None = None,
+        publisher: Publisher | None = None,
+    ) -> None:
+        self.namespace = validate_namespace(memory_namespace)
+        settings = settings or Settings.from_env()
+        self.session_id = session_id or uuid.uuid4().hex
+        self.source = source
+        self.store = store or MessageStore(settings.message_history, self.namespace, settings.fsync)
+        project = project_id or settings.google_cloud_project
+        if publisher is None and project:
+            publisher = Publisher(project, pubsub_topic or topic_id_for(self.namespace))
+        self.publisher = publisher
+        self._in_outage = False  # warn once per Pub/Sub outage, not once per message
+        if self.publisher is None:
+            _say_disk_only()
+
+    @property
+    def memory_namespace(self) -> str:
+        return self.namespace
+
+    @property
+    def path(self) -> Path:
+        """The namespace's JSONL log."""
+        return self.store.path
+
+    def records(self) -> list[Record]:
+        """Every record of the namespace in the order it was logged (all roles, all sessions)."""
+        return list(self.store.read())
+
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        """The namespace's messages as LangChain messages (``id`` = record id), oldest first."""
+        return [record.to_message() for record in self.store.read()]
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Log messages: one locked append to disk, then a non-blocking publish.
+
+        Raises:
+            StoreError: the disk write failed (nothing was published).
+            ValueError: a message whose role cannot be logged.
+        """
+        self.add_records([self.to_record(message) for message in messages])
+
+    def to_record(self, message: BaseMessage) -> Record:
+        """The record this history would log for ``message`` (model and token usage for AI replies)."""
+        return Record.new(
+            self.namespace,
+            self.session_id,
+            role_of(message),
+            text_of(message),
+            source=self.source,
+            model=model_of(message),
+            usage=usage_of(message),
+        )
+
+    def add_records(self, records: Sequence[Record]) -> None:
+        """Append ready-made records (an importer's, say) to disk, then publish them."""
+        self.store.append(records)
+        if self.publisher is None:
+            return
+        try:
+            self.publisher.publish(records)
+        except PublishError as error:
+            if not self._in_outage:
+                log.warning("%s Records stay safe in %s.", error, self.store.path)
+            self._in_outage = True
+        else:
+            self._in_outage = False
+
+    def clear(self) -> None:
+        """Move the log to ``archive/`` (nothing is deleted); ``messages`` is empty afterwards."""
+        self.store.archive()
+
+    def flush(self, timeout: float | None = 30.0) -> int:
+        """Wait for pending publishes; returns how many are still pending (0 without Pub/Sub)."""
+        return self.publisher.flush(timeout) if self.publisher else 0
+
+    def close(self, timeout: float | None = 30.0) -> int:
+        """Flush and release the Pub/Sub client; returns how many publishes never finished."""
+        return self.publisher.close(timeout) if self.publisher else 0

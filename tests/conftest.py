@@ -1,0 +1,137 @@
+"""Test settings: every path points at a tmp dir; the Pub/Sub emulator is started once per session."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from my_llm import Settings
+
+EMULATOR_JARS = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-*-all.jar"
+_ENV_TO_CLEAR = (
+    "GOOGLE_CLOUD_PROJECT",
+    "PUBSUB_EMULATOR_HOST",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "MY_LLM_MODEL",
+    "MY_LLM_EMBEDDINGS",
+    "CHROMA_HOST",
+    "MY_LLM_FSYNC",
+)
+
+
+def emulators_required() -> bool:
+    return os.environ.get("CI", "").lower() == "true" or os.environ.get("REQUIRE_EMULATORS") == "1"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """No test reads or writes the user's data folders or talks to a real cloud project."""
+    for name in _ENV_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MESSAGE_HISTORY", str(tmp_path / "message_history"))
+    monkeypatch.setenv("CHROMA_DB_PATH", str(tmp_path / "chroma"))
+    return tmp_path
+
+
+@pytest.fixture
+def settings(isolated_env) -> Settings:
+    return Settings.from_env()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"The Pub/Sub emulator exited with code {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"The Pub/Sub emulator did not open port {port} within {timeout_s:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory):
+    """Start the real Pub/Sub emulator jar on a free port; yields ``host:port``.
+
+    Skips when Java or the jar is missing, unless CI=true or REQUIRE_EMULATORS=1, where it fails.
+    """
+    jars = sorted(glob.glob(EMULATOR_JARS))
+    java = shutil.which("java")
+    if not jars or not java:
+        message = f"Pub/Sub emulator not found (java: {java}, jar: {EMULATOR_JARS})"
+        if emulators_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("emulator") / "emulator.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            [java, "-jar", jars[-1], "--host=127.0.0.1", f"--port={port}"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_port(port, process)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def emulator_env(pubsub_emulator, monkeypatch) -> str:
+    """Point this test's settings and Pub/Sub clients at the emulator; returns the project id."""
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator)
+    project = "my-llm-test"
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", project)
+    return project
+
+
+@pytest.fixture
+def small_repo(tmp_path) -> Path:
+    """A small real directory to index: Python, Markdown, and things that must be skipped."""
+    repo = tmp_path / "tinyrepo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "pkg" / "__init__.py").write_text('"""The tiny package."""\n', encoding="utf-8")
+    (repo / "pkg" / "geometry.py").write_text(
+        '"""Shapes and their areas."""\n\nimport math\n\n\n'
+        "class Circle:\n"
+        '    """A circle given by its radius in metres."""\n\n'
+        "    def __init__(self, radius: float) -> None:\n"
+        "        self.radius = radius\n\n"
+        "    def area(self) -> float:\n"
+        '        """Area in square metres: pi times the radius squared."""\n'
+        "        return math.pi * self.radius ** 2\n\n\n"
+        "def perimeter_of_square(side: float) -> float:\n"
+        '    """Perimeter of a square: four times the side."""\n'
+        "    return 4 * side\n",
+        encoding="utf-8",
+    )
+    (repo / "README.md").write_text(
+        "# Tiny repo\n\nComputes areas of circles.\n\n## Usage\n\nCall `Circle(2).area()`.\n", encoding="utf-8"
+    )
+    (repo / ".gitignore").write_text("build/\n", encoding="utf-8")
+    (repo / "build").mkdir()
+    (repo / "build" / "generated.py").write_text("IGNORED = True\n", encoding="utf-8")
+    (repo / ".env").write_text("OPENAI_API_KEY=sk-not-a-real-key\n", encoding="utf-8")
+    (repo / "logo.py").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    return repo

@@ -1,0 +1,113 @@
+"""read-repo end to end: real files, real Chroma, the real embedder and the bundled local model."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from my_llm import Settings, get_embeddings
+from qna.files import discover
+from qna.index import RepoIndex, index_folder
+from qna.read_repo import main
+
+READ_REPO = str(Path(sys.executable).with_name("read-repo"))
+
+
+@pytest.fixture(scope="module")
+def embeddings():
+    return get_embeddings("local")
+
+
+def _run(*args):
+    return subprocess.run([READ_REPO, *args], capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.slow
+def test_ask_prints_an_answer_with_sources_and_logs_both(small_repo, settings):
+    question = "How is the area of a circle computed?"
+    done = _run(str(small_repo), "--ask", question)
+    assert done.returncode == 0, done.stderr
+    answer, _, sources = done.stdout.partition("== Document sources:\n")
+    assert answer.strip()
+    cited = sources.splitlines()
+    assert cited and all(re.fullmatch(r" - (README\.md|pkg/[a-z_]+\.py):L\d+-\d+", line) for line in cited)
+    assert any(line.startswith(" - pkg/geometry.py:") for line in cited)
+    assert not any(name in done.stdout for name in ("generated.py", ".env", "logo.py"))
+
+    log = settings.message_history / "read_repo-tinyrepo" / "messages.jsonl"
+    human, ai = (json.loads(line) for line in log.read_text().splitlines())
+    assert (human["role"], human["content"], human["source"]) == ("human", question, "read_repo")
+    assert ai["role"] == "ai" and ai["content"] == answer.strip()
+    assert ai["model"] == "local:SmolLM2-135M-Instruct" and ai["usage"]["output_tokens"] > 0
+    assert ai["session_id"] == human["session_id"]
+
+    again = _run(str(small_repo), "--ask", question)
+    assert again.returncode == 0, again.stderr
+    assert "0 files embedded (0 chunks), 3 unchanged" in " ".join(again.stderr.split())
+
+
+@pytest.mark.slow
+def test_the_index_is_incremental(small_repo, settings, embeddings):
+    index = RepoIndex(small_repo, index_folder(settings.chroma_db_path, small_repo), embeddings)
+    first = index.update(discover(small_repo).files)
+    assert sorted(first.indexed) == ["README.md", "pkg/__init__.py", "pkg/geometry.py"]
+    assert first.chunks_added == index.collection.count() > 3  # chunks + one summary per file
+    assert (index.summaries_folder / "pkg" / "geometry.py.md").read_text().startswith("# pkg/geometry.py")
+
+    second = index.update(discover(small_repo).files)
+    assert (second.indexed, second.unchanged, second.removed) == ([], 3, [])
+
+    (small_repo / "README.md").write_text("# Tiny repo\n\nNow about triangles.\n")
+    (small_repo / "pkg" / "__init__.py").unlink()
+    third = index.update(discover(small_repo).files)
+    assert (third.indexed, third.removed) == (["README.md"], ["pkg/__init__.py"])
+    paths = {meta["path"] for meta in index.collection.get(include=["metadatas"])["metadatas"]}
+    assert paths == {"README.md", "pkg/geometry.py"}
+    hit = index.search("triangles", k=1)[0]
+    assert hit.chunk.path == "README.md" and "triangles" in hit.chunk.text
+
+
+@pytest.mark.slow
+def test_reindex_rebuilds_from_scratch(small_repo, settings, embeddings):
+    folder = index_folder(settings.chroma_db_path, small_repo)
+    RepoIndex(small_repo, folder, embeddings).update(discover(small_repo).files)
+    rebuilt = RepoIndex(small_repo, folder, embeddings)
+    rebuilt.reset()
+    assert not (folder / "manifest.json").exists() and not (folder / "summaries").exists()
+    assert rebuilt.collection.count() == 0
+    assert len(rebuilt.update(discover(small_repo).files).indexed) == 3
+
+
+def test_a_missing_repo_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(main, [str(tmp_path / "nope"), "--ask", "x"])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_an_empty_directory_says_there_is_nothing_to_index(tmp_path, settings):
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, [str(tmp_path / "empty"), "--ask", "x"])
+    assert result.exit_code == 1
+    assert "No files to index" in result.output and "--ext" in result.output
+    assert not settings.chroma_db_path.exists() and not settings.message_history.exists()
+
+
+@pytest.mark.parametrize("namespace", ["../x", "a/b", "x..y"])
+def test_a_bad_namespace_is_refused_before_anything_is_written(small_repo, settings, namespace):
+    result = CliRunner().invoke(main, [str(small_repo), "--namespace", namespace, "--ask", "x"])
+    assert result.exit_code == 1 and "namespace" in result.output.lower()
+    assert not settings.chroma_db_path.exists() and not settings.message_history.exists()
+
+
+def test_help_explains_the_options():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for option in ("--reindex", "--ext", "--ignore", "--resummarise", "--ask", "--model", "--namespace"):
+        assert option in result.output
+
+
+def test_the_settings_fixture_isolates_paths(settings, tmp_path):
+    assert settings == Settings.from_env() and tmp_path in settings.message_history.parents
