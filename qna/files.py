@@ -80,6 +80,11 @@ def _git_candidates(root: Path) -> list[str] | None:
         )
         if inside.returncode != 0 or inside.stdout.strip() != "true":
             return None
+        # A folder the enclosing repository ignores (a package inside .venv/, say) was still asked for
+        # by name: git would list nothing in it, so read it as a plain folder instead.
+        ignored = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", "."], capture_output=True, timeout=30)
+        if ignored.returncode == 0:
+            return None
         listed = subprocess.run(
             ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
             capture_output=True,

@@ -29,6 +29,17 @@ def test_discovery_uses_git_inside_a_work_tree(small_repo):
     assert [f.relpath for f in discover(small_repo).files] == ["README.md", "pkg/__init__.py"]
 
 
+def test_a_folder_the_enclosing_git_repo_ignores_is_read_as_a_plain_folder(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text(".venv/\n")
+    package = tmp_path / ".venv" / "lib" / "click"
+    package.mkdir(parents=True)
+    (package / "core.py").write_text("def command():\n    pass\n")
+    (package / ".gitignore").write_text("*.pyc\n")
+    (package / "core.pyc").write_text("compiled")
+    assert [f.relpath for f in discover(package, parse_extensions(".py,.pyc")).files] == ["core.py"]
+
+
 def test_non_utf8_and_huge_files_are_skipped_with_their_reason(tmp_path):
     (tmp_path / "latin1.py").write_bytes("caf\xe9 = 1\n".encode("latin-1"))
     (tmp_path / "huge.txt").write_text("x" * 1_000_001)
