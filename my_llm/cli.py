@@ -1,12 +1,50 @@
-"""``my-llm``: look at the message logs. The only module of my_llm that prints or exits."""
+"""``my-llm``: look at the message logs and re-publish them. The only module of my_llm that prints or exits."""
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from my_llm import MessageStore, MyLLMError, Settings, list_namespaces, validate_namespace
+from my_llm import MessageStore, MyLLMError, Record, Settings, list_namespaces, validate_namespace
+from my_llm.messages import parse_time
+from my_llm.outbox import Outbox
+from my_llm.replay import replay_namespace
+from my_llm.store import read_records
+
+_RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class SinceType(click.ParamType):
+    """A point in time: ISO 8601 (``2026-11-21``, ``2026-11-21T10:00Z``) or an age (``30m``, ``2h``, ``7d``)."""
+
+    name = "TIME"
+
+    def convert(self, value, param, ctx) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        relative = _RELATIVE.fullmatch(text)
+        if relative:
+            amount, unit = relative.groups()
+            return datetime.now(timezone.utc) - timedelta(**{_UNITS[unit]: int(amount)})
+        try:
+            return parse_time(text)
+        except ValueError:
+            self.fail(
+                f"{value!r} is neither an ISO 8601 time (2026-11-21T10:00Z) nor an age (30m, 2h, 7d).", param, ctx
+            )
+
+
+SINCE = SinceType()
 
 
 def _settings() -> Settings:
@@ -16,6 +54,21 @@ def _settings() -> Settings:
         raise click.ClickException(str(error)) from error
 
 
+def _store(settings: Settings, namespace: str, must_exist: bool = True) -> MessageStore:
+    try:
+        store = MessageStore(settings.message_history, validate_namespace(namespace), settings.fsync)
+    except MyLLMError as error:
+        raise click.ClickException(str(error)) from error
+    if must_exist and not store.path.exists() and not store.archives():
+        raise click.ClickException(f"No log for namespace {namespace!r} at {store.path}. See `my-llm namespaces`.")
+    return store
+
+
+def _line(record: Record) -> str:
+    when = record.created_at[:19].replace("T", " ")
+    return f"[dim]{when}[/] [bold]{record.role}[/] [dim]{record.session_id[:8]}[/] {escape(record.content)}"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Keep, search and reuse what you say to LLMs. Logs live under MESSAGE_HISTORY."""
@@ -23,16 +76,16 @@ def main() -> None:
 
 @main.command()
 def namespaces() -> None:
-    """List the namespaces that have a message log, with their message counts."""
+    """List the namespaces that have a log, with their message counts and what Pub/Sub has not acknowledged."""
     settings = _settings()
     names = list_namespaces(settings.message_history)
     if not names:
         click.echo(f"No namespaces yet under {settings.message_history}.")
         return
-    table = Table("namespace", "messages", "log")
+    table = Table("namespace", "messages", "not yet published", "log")
     for name in names:
         store = MessageStore(settings.message_history, name)
-        table.add_row(name, str(sum(1 for _ in store.read())), str(store.path))
+        table.add_row(name, str(sum(1 for _ in store.read())), str(len(Outbox(store).pending())), str(store.path))
     Console().print(table)
 
 
@@ -41,23 +94,122 @@ def log() -> None:
     """Read a namespace's message log."""
 
 
+def _filtered(store: MessageStore, since: datetime | None, session: str | None) -> Iterator[Record]:
+    for record in store.read():
+        if since is not None and parse_time(record.created_at) < since:
+            continue
+        if session is not None and not record.session_id.startswith(session):
+            continue
+        yield record
+
+
 @log.command("show")
 @click.argument("namespace")
 @click.option("--json", "as_json", is_flag=True, help="One JSON record a line, as stored.")
-def log_show(namespace: str, as_json: bool) -> None:
+@click.option(
+    "--since", type=SINCE, default=None, help="Only records created at or after TIME (ISO 8601 or 30m, 2h, 7d)."
+)
+@click.option("--session", default=None, help="Only this session id (a prefix is enough).")
+def log_show(namespace: str, as_json: bool, since: datetime | None, session: str | None) -> None:
     """Show the messages of NAMESPACE, oldest first."""
-    settings = _settings()
-    try:
-        store = MessageStore(settings.message_history, validate_namespace(namespace), settings.fsync)
-    except MyLLMError as error:
-        raise click.ClickException(str(error)) from error
-    if not store.path.exists():
-        raise click.ClickException(f"No log for namespace {namespace!r} at {store.path}. See `my-llm namespaces`.")
+    store = _store(_settings(), namespace)
+    records = _filtered(store, since, session)
     if as_json:
-        for record in store.read():
+        for record in records:
             click.echo(record.to_json())
         return
-    table = Table("time (UTC)", "role", "content", "model", show_lines=False)
-    for record in store.read():
-        table.add_row(record.created_at[:19].replace("T", " "), record.role, record.content, record.model or "")
+    table = Table("time (UTC)", "role", "session", "content", "model")
+    for record in records:
+        when = record.created_at[:19].replace("T", " ")
+        table.add_row(when, record.role, record.session_id[:8], escape(record.content), record.model or "")
     Console().print(table)
+
+
+def _follow(path: Path, offset: int, poll_s: float) -> Iterator[Record]:
+    """Yield records appended to ``path`` after byte ``offset``; follows a new log after a clear()."""
+    pending, inode = b"", _inode(path)
+    while True:
+        current = _inode(path)
+        if current != inode:  # archived by clear(): a new log starts from zero
+            offset, pending, inode = 0, b"", current
+        size = path.stat().st_size if current else 0
+        if size <= offset:
+            time.sleep(poll_s)
+            continue
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            chunk = handle.read(size - offset)
+        offset += len(chunk)
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in complete:
+            if line.strip():
+                try:
+                    yield Record.from_json(line)
+                except ValueError:
+                    continue  # a torn line from a killed writer
+
+
+def _inode(path: Path) -> int:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return 0
+
+
+@log.command("tail")
+@click.argument("namespace")
+@click.option("-n", "--lines", default=10, show_default=True, type=click.IntRange(0), help="Records to show first.")
+@click.option("--follow/--no-follow", default=True, show_default=True, help="Keep printing new records (Ctrl+C stops).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON record a line, as stored.")
+def log_tail(namespace: str, lines: int, follow: bool, as_json: bool) -> None:
+    """Show the last records of NAMESPACE, then new ones as they are logged."""
+    store = _store(_settings(), namespace, must_exist=False)
+    console = Console(highlight=False)
+
+    def emit(record: Record) -> None:
+        if as_json:
+            click.echo(record.to_json())
+        else:
+            console.print(_line(record))
+
+    offset = store.path.stat().st_size if store.path.exists() else 0
+    recent = list(read_records(store.path))[-lines:] if lines else []
+    for record in recent:
+        emit(record)
+    if not follow:
+        return
+    try:
+        for record in _follow(store.path, offset, poll_s=0.2):
+            emit(record)
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.argument("namespace", required=False)
+@click.option(
+    "--since", type=SINCE, default=None, help="Re-publish every record created at or after TIME, acknowledged or not."
+)
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for acknowledgements per namespace.")
+def replay(namespace: str | None, since: datetime | None, timeout: float) -> None:
+    """Re-publish what Pub/Sub has not acknowledged, for NAMESPACE or every namespace.
+
+    Records keep their ids, so consumers that de-duplicate on the `id` attribute see each record once.
+    """
+    settings = _settings()
+    names = [namespace] if namespace else list_namespaces(settings.message_history)
+    table = Table("namespace", "topic", "sent", "acknowledged", "still pending")
+    failed = 0
+    for name in names:
+        _store(settings, name)
+        try:
+            report = replay_namespace(name, settings, since=since, timeout=timeout)
+        except MyLLMError as error:
+            raise click.ClickException(str(error)) from error
+        table.add_row(name, report.topic_path, str(report.candidates), str(report.acknowledged), str(report.failed))
+        failed += report.failed
+    Console().print(table)
+    if failed:
+        raise click.ClickException(
+            f"{failed} record(s) were not acknowledged; they stay in the outbox. Run replay again."
+        )

@@ -6,6 +6,8 @@ callers can point the library anywhere without touching the environment.
 
 from __future__ import annotations
 
+import configparser
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,8 +30,9 @@ class Settings:
     Attributes:
         message_history: root of the per-namespace message logs (``MESSAGE_HISTORY``).
         chroma_db_path: root of the repository indexes (``CHROMA_DB_PATH``).
-        google_cloud_project: project that owns the topics (``GOOGLE_CLOUD_PROJECT``); None means
-            disk only. With ``PUBSUB_EMULATOR_HOST`` set and no project, ``my-llm-local`` is used.
+        google_cloud_project: project that owns the topics: ``GOOGLE_CLOUD_PROJECT``; else
+            ``my-llm-local`` when ``PUBSUB_EMULATOR_HOST`` is set; else the gcloud CLI's active project;
+            else the application-default credentials' quota project; None means disk only.
         pubsub_emulator_host: ``host:port`` of a Pub/Sub emulator (``PUBSUB_EMULATOR_HOST``).
         openai_api_key / openai_base_url: OpenAI or an OpenAI-compatible server.
         model: default chat model spec (``MY_LLM_MODEL``): ``provider:model`` or ``local``.
@@ -65,7 +68,11 @@ class Settings:
 
         data_dir = platformdirs.user_data_path(APP_NAME)
         emulator = get("PUBSUB_EMULATOR_HOST")
-        project = get("GOOGLE_CLOUD_PROJECT") or (EMULATOR_DEFAULT_PROJECT if emulator else None)
+        project = (
+            get("GOOGLE_CLOUD_PROJECT")
+            or (EMULATOR_DEFAULT_PROJECT if emulator else None)
+            or gcloud_project(Path(get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud").expanduser())
+        )
         fsync = (get("MY_LLM_FSYNC") or "interval").lower()
         if fsync not in FSYNC_POLICIES:
             raise ConfigError(f"MY_LLM_FSYNC={fsync!r} is not one of {', '.join(FSYNC_POLICIES)}.")
@@ -81,3 +88,31 @@ class Settings:
             fsync=fsync,
             chroma_host=get("CHROMA_HOST"),
         )
+
+
+def gcloud_project(gcloud_dir: Path) -> str | None:
+    """The project the gcloud CLI would use, read from its files (no subprocess, no network).
+
+    Looks at ``<gcloud_dir>/active_config`` -> ``configurations/config_<name>`` ``[core] project``,
+    then ``application_default_credentials.json`` ``quota_project_id``. None when neither is set or
+    readable. (``google.auth.default()`` would also probe the GCE metadata server, which costs
+    seconds on a machine that is not on Google Cloud.)
+    """
+    try:
+        active = (gcloud_dir / "active_config").read_text(encoding="utf-8").strip() or "default"
+    except OSError:
+        active = "default"
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(gcloud_dir / "configurations" / f"config_{active}", encoding="utf-8")
+    except configparser.Error:
+        pass
+    project = parser.get("core", "project", fallback="").strip()
+    if project:
+        return project
+    try:
+        credentials = json.loads((gcloud_dir / "application_default_credentials.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    quota = credentials.get("quota_project_id") if isinstance(credentials, dict) else None
+    return str(quota).strip() or None if quota else None

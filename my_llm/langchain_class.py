@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,10 +19,13 @@ from my_llm.config import Settings
 from my_llm.errors import PublishError
 from my_llm.messages import Record, model_of, role_of, text_of, usage_of
 from my_llm.namespaces import topic_id_for, validate_namespace
+from my_llm.outbox import Outbox
 from my_llm.publisher import Publisher
 from my_llm.store import MessageStore
 
 log = logging.getLogger(__name__)
+
+EXIT_FLUSH_S = 10.0
 
 
 @functools.cache
@@ -50,6 +54,10 @@ class PubSubChatMessageHistory(BaseChatMessageHistory):
         source: the record ``source`` for messages added through this object (``live``, ``read_repo``...).
         settings: defaults to ``Settings.from_env()``.
         store / publisher: hand in your own (tests, other roots); built from settings when None.
+
+    Delivery: acknowledged ids are recorded in the namespace's outbox; whatever Pub/Sub has not
+    acknowledged (server down, process killed) stays there until ``my-llm replay`` re-publishes it.
+    Pending publishes are flushed (for up to 10 s) when the object is collected or the process exits.
     """
 
     def __init__(
@@ -73,9 +81,12 @@ class PubSubChatMessageHistory(BaseChatMessageHistory):
         if publisher is None and project:
             publisher = Publisher(project, pubsub_topic or topic_id_for(self.namespace))
         self.publisher = publisher
+        self.outbox = Outbox(self.store)
         self._in_outage = False  # warn once per Pub/Sub outage, not once per message
         if self.publisher is None:
             _say_disk_only()
+        # The exit hook: holds the publisher and outbox, not self, so it never keeps this object alive.
+        self._finalizer = weakref.finalize(self, _flush_and_close, self.publisher, self.outbox, EXIT_FLUSH_S)
 
     @property
     def memory_namespace(self) -> str:
@@ -87,7 +98,7 @@ class PubSubChatMessageHistory(BaseChatMessageHistory):
         return self.store.path
 
     def records(self) -> list[Record]:
-        """Every record of the namespace in the order it was logged (all roles, all sessions)."""
+        """Every record of the live log in the order it was logged (all roles, all sessions)."""
         return list(self.store.read())
 
     @property
@@ -119,10 +130,12 @@ class PubSubChatMessageHistory(BaseChatMessageHistory):
     def add_records(self, records: Sequence[Record]) -> None:
         """Append ready-made records (an importer's, say) to disk, then publish them."""
         self.store.append(records)
-        if self.publisher is None:
-            return
+        if self.publisher is not None:
+            self._publish(records)
+
+    def _publish(self, records: Sequence[Record]) -> None:
         try:
-            self.publisher.publish(records)
+            self.publisher.publish(records, on_acked=self.outbox.mark_acked)
         except PublishError as error:
             if not self._in_outage:
                 log.warning("%s Records stay safe in %s.", error, self.store.path)
@@ -131,13 +144,33 @@ class PubSubChatMessageHistory(BaseChatMessageHistory):
             self._in_outage = False
 
     def clear(self) -> None:
-        """Move the log to ``archive/`` (nothing is deleted); ``messages`` is empty afterwards."""
-        self.store.archive()
+        """Move the log to ``archive/`` (nothing is deleted) and publish a tombstone record.
+
+        The tombstone is a ``system`` record with empty content and ``metadata = {"event": "clear"}``,
+        written as the archived log's last line, so downstream consumers know the namespace was
+        cleared at that time. ``messages`` is empty afterwards.
+        """
+        tombstone = Record.new(
+            self.namespace, self.session_id, "system", "", source=self.source, metadata={"event": "clear"}
+        )
+        archived = self.store.archive(tombstone)
+        if archived is not None and self.publisher is not None:
+            self._publish([tombstone])
 
     def flush(self, timeout: float | None = 30.0) -> int:
         """Wait for pending publishes; returns how many are still pending (0 without Pub/Sub)."""
         return self.publisher.flush(timeout) if self.publisher else 0
 
     def close(self, timeout: float | None = 30.0) -> int:
-        """Flush and release the Pub/Sub client; returns how many publishes never finished."""
-        return self.publisher.close(timeout) if self.publisher else 0
+        """Flush and release the Pub/Sub client; returns how many publishes never finished.
+
+        Those records stay in the outbox (``my-llm replay`` sends them).
+        """
+        self._finalizer.detach()
+        return _flush_and_close(self.publisher, self.outbox, timeout)
+
+
+def _flush_and_close(publisher: Publisher | None, outbox: Outbox, timeout: float | None) -> int:
+    left = publisher.close(timeout) if publisher is not None else 0
+    outbox.close()
+    return left

@@ -38,6 +38,7 @@ def isolated_env(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MESSAGE_HISTORY", str(tmp_path / "message_history"))
     monkeypatch.setenv("CHROMA_DB_PATH", str(tmp_path / "chroma"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # never the machine's gcloud project
     return tmp_path
 
 
@@ -52,25 +53,53 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"The Pub/Sub emulator exited with code {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"The Pub/Sub emulator did not open port {port} within {timeout_s:.0f} s")
+class Emulator:
+    """The real Pub/Sub emulator jar as a child process on a fixed port; can be stopped and restarted.
 
-
-@pytest.fixture(scope="session")
-def pubsub_emulator(tmp_path_factory):
-    """Start the real Pub/Sub emulator jar on a free port; yields ``host:port``.
-
-    Skips when Java or the jar is missing, unless CI=true or REQUIRE_EMULATORS=1, where it fails.
+    A restarted emulator starts empty: topics and subscriptions must be created again.
     """
+
+    def __init__(self, jar: str, java: str, log_path: Path, port: int | None = None) -> None:
+        self.jar, self.java, self.log_path = jar, java, log_path
+        self.port = port or _free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60.0) -> Emulator:
+        with open(self.log_path, "ab") as log_file:
+            self.process = subprocess.Popen(
+                [self.java, "-jar", self.jar, "--host=127.0.0.1", f"--port={self.port}"],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"The Pub/Sub emulator exited with code {self.process.returncode}: {self.log_path}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"The Pub/Sub emulator did not open port {self.port} within {timeout_s:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+def _emulator_parts() -> tuple[str, str]:
     jars = sorted(glob.glob(EMULATOR_JARS))
     java = shutil.which("java")
     if not jars or not java:
@@ -78,23 +107,34 @@ def pubsub_emulator(tmp_path_factory):
         if emulators_required():
             pytest.fail(message)
         pytest.skip(message)
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("emulator") / "emulator.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
-            [java, "-jar", jars[-1], "--host=127.0.0.1", f"--port={port}"],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    return jars[-1], java
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory):
+    """Start the real Pub/Sub emulator jar on a free port for the whole session; yields ``host:port``.
+
+    Skips when Java or the jar is missing, unless CI=true or REQUIRE_EMULATORS=1, where it fails.
+    """
+    jar, java = _emulator_parts()
+    emulator = Emulator(jar, java, tmp_path_factory.mktemp("emulator") / "emulator.log").start()
     try:
-        _wait_for_port(port, process)
-        yield f"127.0.0.1:{port}"
+        yield emulator.host
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        emulator.stop()
+
+
+@pytest.fixture
+def own_emulator(tmp_path, monkeypatch):
+    """An emulator of this test's own, to stop and restart; PUBSUB_EMULATOR_HOST points at it."""
+    jar, java = _emulator_parts()
+    emulator = Emulator(jar, java, tmp_path / "emulator.log").start()
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator.host)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-llm-test")
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
 
 
 @pytest.fixture

@@ -46,3 +46,70 @@ def test_log_show_refuses_bad_and_unknown_namespaces(settings):
     assert bad.exit_code == 1 and "'/'" in bad.output
     unknown = CliRunner().invoke(my_llm, ["log", "show", "nobody"])
     assert unknown.exit_code == 1 and "my-llm namespaces" in unknown.output
+
+
+def test_log_show_filters_by_session_and_time(settings):
+    first = PubSubChatMessageHistory("filters", session_id="aaaa1111", settings=settings)
+    first.add_user_message("from the first session")
+    second = PubSubChatMessageHistory("filters", session_id="bbbb2222", settings=settings)
+    second.add_user_message("from the second session")
+    later = second.records()[-1].created_at
+
+    by_session = CliRunner().invoke(my_llm, ["log", "show", "filters", "--json", "--session", "aaaa"])
+    assert [json.loads(line)["content"] for line in by_session.output.splitlines()] == ["from the first session"]
+    by_time = CliRunner().invoke(my_llm, ["log", "show", "filters", "--json", "--since", later])
+    assert [json.loads(line)["content"] for line in by_time.output.splitlines()] == ["from the second session"]
+    recent = CliRunner().invoke(my_llm, ["log", "show", "filters", "--json", "--since", "5m"])
+    assert len(recent.output.splitlines()) == 2
+    bad = CliRunner().invoke(my_llm, ["log", "show", "filters", "--since", "last tuesday"])
+    assert bad.exit_code == 2 and "ISO 8601" in bad.output
+
+
+def test_log_tail_prints_the_last_records(settings):
+    history = PubSubChatMessageHistory("tailing", settings=settings)
+    for i in range(5):
+        history.add_user_message(f"line {i}")
+    result = CliRunner().invoke(my_llm, ["log", "tail", "tailing", "-n", "2", "--no-follow", "--json"])
+    assert result.exit_code == 0
+    assert [json.loads(line)["content"] for line in result.output.splitlines()] == ["line 3", "line 4"]
+
+
+def test_log_tail_follows_new_records_across_a_clear(settings):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    history = PubSubChatMessageHistory("following", settings=settings)
+    history.add_user_message("already there")
+    tail = subprocess.Popen(
+        [str(Path(sys.executable).with_name("my-llm")), "log", "tail", "following", "-n", "1", "--json"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = [json.loads(tail.stdout.readline())["content"]]
+        history.add_user_message("appended later")
+        seen.append(json.loads(tail.stdout.readline())["content"])
+        history.clear()
+        history.add_user_message("after the clear")
+        seen.append(json.loads(tail.stdout.readline())["content"])
+    finally:
+        tail.kill()
+        tail.wait(10)
+    assert seen == ["already there", "appended later", "after the clear"]
+
+
+def test_replay_without_a_project_says_what_to_set(settings):
+    PubSubChatMessageHistory("nowhere", settings=settings).add_user_message("x")
+    result = CliRunner().invoke(my_llm, ["replay", "nowhere"])
+    assert result.exit_code == 1 and "GOOGLE_CLOUD_PROJECT" in result.output
+
+
+def test_namespaces_counts_what_is_not_yet_published(settings):
+    history = PubSubChatMessageHistory("unpublished", settings=settings)  # no project: nothing is acknowledged
+    history.add_user_message("a")
+    history.add_ai_message("b")
+    result = CliRunner().invoke(my_llm, ["namespaces"])
+    assert result.exit_code == 0
+    row = next(line for line in result.output.splitlines() if "unpublished" in line)
+    assert row.split("│")[2].strip() == "2" and row.split("│")[3].strip() == "2"

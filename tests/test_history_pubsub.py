@@ -9,20 +9,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from my_llm import InvalidNamespaceError, PubSubChatMessageHistory, Settings
 from my_llm.langchain_class import _say_disk_only
-
-
-def _pull_all(subscriber, subscription, expected, timeout_s=60.0):
-    pulled = {}
-    deadline = time.monotonic() + timeout_s
-    while len(pulled) < expected and time.monotonic() < deadline:
-        response = subscriber.pull(request={"subscription": subscription, "max_messages": 500}, timeout=10)
-        if response.received_messages:
-            subscriber.acknowledge(
-                request={"subscription": subscription, "ack_ids": [m.ack_id for m in response.received_messages]}
-            )
-        for received in response.received_messages:
-            pulled[received.message.attributes["id"]] = received.message
-    return pulled
+from tests.pubsub_helpers import pull_all, subscribe
 
 
 def test_without_a_project_messages_go_to_disk_only_and_it_is_said_once(settings, caplog):
@@ -72,14 +59,10 @@ def test_ai_records_carry_model_and_token_usage(settings):
 
 @pytest.mark.emulator
 def test_200_messages_through_the_history_are_pulled_back_from_pubsub(emulator_env):
-    from google.cloud import pubsub_v1
-
     history = PubSubChatMessageHistory("pubsub-200", settings=Settings.from_env())
     assert history.publisher.topic_path == f"projects/{emulator_env}/topics/my-llm-pubsub-200"
     history.publisher.ensure_topic()
-    subscriber = pubsub_v1.SubscriberClient()
-    subscription = subscriber.subscription_path(emulator_env, "pubsub-200-check")
-    subscriber.create_subscription(request={"name": subscription, "topic": history.publisher.topic_path})
+    subscriber, subscription = subscribe(emulator_env, history.publisher.topic_path, "pubsub-200-check")
 
     history.add_messages([HumanMessage(f"question {i}") for i in range(100)])  # bulk
     for i in range(100):  # and one at a time
@@ -87,7 +70,7 @@ def test_200_messages_through_the_history_are_pulled_back_from_pubsub(emulator_e
     assert history.flush(timeout=60) == 0
 
     on_disk = {record.id: record for record in history.records()}
-    pulled = _pull_all(subscriber, subscription, expected=200)
+    pulled = pull_all(subscriber, subscription, expected=200)
     history.close()
     assert len(on_disk) == 200
     assert set(pulled) == set(on_disk)

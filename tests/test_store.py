@@ -100,19 +100,19 @@ def _writer(root, worker, count):
 
 def test_concurrent_processes_never_interleave_lines(tmp_path):
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_writer, args=(tmp_path, w, 200)) for w in range(4)]
+    workers = [context.Process(target=_writer, args=(tmp_path, w, 500)) for w in range(4)]
     for process in workers:
         process.start()
     for process in workers:
         process.join(120)
         assert process.exitcode == 0
     lines = (tmp_path / "shared" / "messages.jsonl").read_text().splitlines()
-    assert len(lines) == 800
+    assert len(lines) == 2000
     records = [Record.from_dict(json.loads(line)) for line in lines]  # every line parses whole
-    assert len({record.id for record in records}) == 800
+    assert len({record.id for record in records}) == 2000
     for worker in range(4):  # each writer's own order is kept
         mine = [r.content.split()[0] for r in records if r.session_id == f"w{worker}"]
-        assert mine == [f"{worker}-{i}" for i in range(200)]
+        assert mine == [f"{worker}-{i}" for i in range(500)]
 
 
 def _write_forever(root):
