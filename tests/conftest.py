@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from my_llm import Settings
+from my_llm import MyLLMError, Settings
+from my_llm.emulator import Emulator, find_emulator
 
-EMULATOR_JARS = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-*-all.jar"
 _ENV_TO_CLEAR = (
     "GOOGLE_CLOUD_PROJECT",
     "PUBSUB_EMULATOR_HOST",
@@ -47,67 +42,13 @@ def settings(isolated_env) -> Settings:
     return Settings.from_env()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Emulator:
-    """The real Pub/Sub emulator jar as a child process on a fixed port; can be stopped and restarted.
-
-    A restarted emulator starts empty: topics and subscriptions must be created again.
-    """
-
-    def __init__(self, jar: str, java: str, log_path: Path, port: int | None = None) -> None:
-        self.jar, self.java, self.log_path = jar, java, log_path
-        self.port = port or _free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self, timeout_s: float = 60.0) -> Emulator:
-        with open(self.log_path, "ab") as log_file:
-            self.process = subprocess.Popen(
-                [self.java, "-jar", self.jar, "--host=127.0.0.1", f"--port={self.port}"],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"The Pub/Sub emulator exited with code {self.process.returncode}: {self.log_path}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"The Pub/Sub emulator did not open port {self.port} within {timeout_s:.0f} s")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
-
-
 def _emulator_parts() -> tuple[str, str]:
-    jars = sorted(glob.glob(EMULATOR_JARS))
-    java = shutil.which("java")
-    if not jars or not java:
-        message = f"Pub/Sub emulator not found (java: {java}, jar: {EMULATOR_JARS})"
+    try:
+        return find_emulator()
+    except MyLLMError as missing:
         if emulators_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    return jars[-1], java
+            pytest.fail(str(missing))
+        pytest.skip(str(missing))
 
 
 @pytest.fixture(scope="session")
