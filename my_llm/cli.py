@@ -11,9 +11,19 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from my_llm import MessageStore, MyLLMError, Record, Settings, list_namespaces, validate_namespace
+from my_llm import (
+    MessageStore,
+    MyLLMError,
+    PubSubChatMessageHistory,
+    Record,
+    Settings,
+    get_chat_model,
+    list_namespaces,
+    validate_namespace,
+)
 from my_llm.messages import parse_time
 from my_llm.outbox import Outbox
 from my_llm.replay import replay_namespace
@@ -213,3 +223,117 @@ def replay(namespace: str | None, since: datetime | None, timeout: float) -> Non
         raise click.ClickException(
             f"{failed} record(s) were not acknowledged; they stay in the outbox. Run replay again."
         )
+
+
+def _history(namespace: str, model: str | None = None) -> PubSubChatMessageHistory:
+    settings = _settings()
+    store = _store(settings, namespace)
+    chat = get_chat_model(model, settings) if model else None
+    return PubSubChatMessageHistory(store.namespace, settings=settings, chat=chat)
+
+
+MODEL_HELP = (
+    "Chat model: provider:model (openai:gpt-4o-mini) or local "
+    "[default: MY_LLM_MODEL, else OpenAI if a key is set, else local]."
+)
+
+
+@main.command()
+@click.argument("namespace")
+@click.option(
+    "-n", "--last", "n", type=click.IntRange(1), default=None, help="Summarise only the last N messages [all]."
+)
+@click.option("--model", default=None, metavar="SPEC", help=MODEL_HELP)
+def summarise(namespace: str, n: int | None, model: str | None) -> None:
+    """Summarise NAMESPACE's messages with the chat model and log the summary as a `summary` record."""
+    try:
+        history = _history(namespace, model)
+        click.echo(history.apply_summarise_to_memory(n))
+        history.close()
+    except MyLLMError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@main.command()
+@click.argument("namespace")
+def index(namespace: str) -> None:
+    """Embed NAMESPACE's messages into its vector store (only those not embedded yet)."""
+    try:
+        history = _history(namespace)
+        started = time.perf_counter()
+        added = history.save_vectorstore_memory()
+    except MyLLMError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(
+        f"Embedded {added} new message(s) in {time.perf_counter() - started:.1f} s -> {history.store.folder / 'chroma'}"
+    )
+
+
+@main.command()
+@click.argument("namespace")
+@click.argument("question")
+@click.option("-k", "--top-k", default=8, show_default=True, type=click.IntRange(1, 100), help="Messages retrieved.")
+@click.option("--model", default=None, metavar="SPEC", help=MODEL_HELP)
+def ask(namespace: str, question: str, top_k: int, model: str | None) -> None:
+    """Answer QUESTION from NAMESPACE's messages (hybrid retrieval), citing the messages used."""
+    if not question.strip():
+        raise click.UsageError("QUESTION is empty.")
+    try:
+        history = _history(namespace, model)
+        result = history.question_memory(question, k=top_k)
+        history.close()
+    except MyLLMError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(result.answer)
+    click.echo("== Messages used:")
+    for record in result.messages:
+        click.echo(
+            f" - {record.created_at[:19].replace('T', ' ')} {record.role}: {record.content[:100]!r} ({record.id[:8]})"
+        )
+
+
+@main.command("import-chatgpt")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--namespace", required=True, help="Namespace to import into, e.g. chatgpt.")
+@click.option("--all-branches", is_flag=True, help="Keep edited/regenerated branches too (marked in metadata).")
+@click.option("--include-thoughts", is_flag=True, help="Keep the model's thoughts and reasoning recaps.")
+def import_chatgpt(path: Path, namespace: str, all_branches: bool, include_thoughts: bool) -> None:
+    """Import a ChatGPT data export at PATH: conversations.json, conversations-000.json..., a folder, or the .zip.
+
+    Only the active branch of each conversation is kept unless --all-branches. Running it again imports only
+    what is new; an interrupted import completes when run again.
+    """
+    settings = _settings()
+    try:
+        history = PubSubChatMessageHistory(validate_namespace(namespace), source="chatgpt_export", settings=settings)
+    except MyLLMError as error:
+        raise click.ClickException(str(error)) from error
+    console = Console(stderr=True)
+    columns = (TextColumn("Importing"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[done]} conversations"),
+               TimeRemainingColumn())  # fmt: skip
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("import", total=None, done=0)
+
+            def on_conversation(done: int, read: int, total: int) -> None:
+                progress.update(task, completed=read, total=total, done=done)
+
+            report = history.load_chatgpt_export(
+                path, all_branches=all_branches, include_thoughts=include_thoughts, on_conversation=on_conversation
+            )
+    except MyLLMError as error:
+        partial = getattr(error, "report", None)
+        if partial is not None:
+            console.print(
+                f"Kept {partial.messages_imported} message(s) from the {partial.conversations} conversation(s) "
+                "before the error; run the import again once the export is fixed."
+            )
+        raise click.ClickException(str(error)) from error
+    finally:
+        history.close()
+    table = Table("", "count", title=f"ChatGPT export -> {namespace}")
+    table.add_row("conversations", str(report.conversations))
+    table.add_row("messages imported", str(report.messages_imported))
+    for reason, count in sorted(report.skipped.items()):
+        table.add_row(f"skipped: {reason}", str(count))
+    Console().print(table)

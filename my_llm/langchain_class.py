@@ -13,11 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from my_llm.config import Settings
+from my_llm.costs import usage_for
 from my_llm.errors import PublishError
-from my_llm.messages import Record, model_of, role_of, text_of, usage_of
+from my_llm.messages import Record, model_of, role_of, text_of
+from my_llm.models import get_chat_model, get_embeddings
 from my_llm.namespaces import topic_id_for, validate_namespace
 from my_llm.outbox import Outbox
 from my_llm.publisher import Publisher
@@ -54,6 +58,7 @@ class PubSubChatMessageHistory(BaseChatMessageHistory):
         source: the record ``source`` for messages added through this object (``live``, ``read_repo``...).
         settings: defaults to ``Settings.from_env()``.
         store / publisher: hand in your own (tests, other roots); built from settings when None.
+        chat / embeddings: the models the memory methods use; built from settings on first use when None.
 
     Delivery: acknowledged ids are recorded in the namespace's outbox; whatever Pub/Sub has not
     acknowledged (server down, process killed) stays there until ``my-llm replay`` re-publishes it.
@@ -71,9 +76,12 @@ class PubSubChatMessageHistory(BaseChatMessageHistory):
         settings: Settings | None = None,
         store: MessageStore | None = None,
         publisher: Publisher | None = None,
+        chat: BaseChatModel | None = None,
+        embeddings: Embeddings | None = None,
     ) -> None:
         self.namespace = validate_namespace(memory_namespace)
-        settings = settings or Settings.from_env()
+        self.settings = settings = settings or Settings.from_env()
+        self._chat, self._embeddings = chat, embeddings
         self.session_id = session_id or uuid.uuid4().hex
         self.source = source
         self.store = store or MessageStore(settings.message_history, self.namespace, settings.fsync)
@@ -87,6 +95,58 @@ class PubSubChatMessageHistory(BaseChatMessageHistory):
             _say_disk_only()
         # The exit hook: holds the publisher and outbox, not self, so it never keeps this object alive.
         self._finalizer = weakref.finalize(self, _flush_and_close, self.publisher, self.outbox, EXIT_FLUSH_S)
+
+    @property
+    def chat(self) -> BaseChatModel:
+        """The chat model for summaries and questions (``get_chat_model`` from settings unless given)."""
+        if self._chat is None:
+            self._chat = get_chat_model(settings=self.settings)
+        return self._chat
+
+    @property
+    def embeddings(self) -> Embeddings:
+        """The embedder of the memory's vector store (``get_embeddings`` from settings unless given)."""
+        if self._embeddings is None:
+            self._embeddings = get_embeddings(settings=self.settings)
+        return self._embeddings
+
+    def apply_summarise_to_memory(self, n: int | None = None) -> str:
+        """Summarise the last ``n`` messages (all when None), log it as a ``summary`` record, return the text.
+
+        See :func:`my_llm.memory.apply_summarise_to_memory`.
+        """
+        from my_llm import memory
+
+        return memory.apply_summarise_to_memory(self, self.chat, n)
+
+    def save_vectorstore_memory(self) -> int:
+        """Embed the messages not embedded yet into ``<namespace>/chroma/``; returns how many were added."""
+        from my_llm import memory
+
+        return memory.save_vectorstore_memory(self, self.embeddings)
+
+    def question_memory(self, question: str, k: int = 8):
+        """Answer ``question`` from this namespace's messages (hybrid retrieval); returns a MemoryAnswer.
+
+        See :func:`my_llm.memory.question_memory`.
+        """
+        from my_llm import memory
+
+        return memory.question_memory(self, question, self.chat, self.embeddings, k=k)
+
+    def load_chatgpt_export(
+        self, path, *, all_branches: bool = False, include_thoughts: bool = False, on_conversation=None
+    ):
+        """Import a ChatGPT data export (``conversations.json``, split files, a folder or the ``.zip``) into
+        this namespace, published like any other record; returns an ImportReport. Re-importing adds nothing.
+
+        See :func:`my_llm.chatgpt.import_chatgpt_export` (raises ExportError on bad input).
+        """
+        from my_llm.chatgpt import import_chatgpt_export
+
+        return import_chatgpt_export(
+            self, path, all_branches=all_branches, include_thoughts=include_thoughts, on_conversation=on_conversation
+        )
 
     @property
     def memory_namespace(self) -> str:
@@ -116,15 +176,16 @@ class PubSubChatMessageHistory(BaseChatMessageHistory):
         self.add_records([self.to_record(message) for message in messages])
 
     def to_record(self, message: BaseMessage) -> Record:
-        """The record this history would log for ``message`` (model and token usage for AI replies)."""
+        """The record this history would log for ``message`` (model, tokens and cost for AI replies)."""
+        model = model_of(message)
         return Record.new(
             self.namespace,
             self.session_id,
             role_of(message),
             text_of(message),
             source=self.source,
-            model=model_of(message),
-            usage=usage_of(message),
+            model=model,
+            usage=usage_for(message, model),
         )
 
     def add_records(self, records: Sequence[Record]) -> None:

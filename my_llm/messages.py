@@ -199,14 +199,6 @@ def role_of(message: BaseMessage) -> str:
     return role
 
 
-def usage_of(message: BaseMessage) -> dict[str, Any] | None:
-    """Token counts from an AIMessage's ``usage_metadata``; ``cost_usd`` stays None (unknown price)."""
-    usage = getattr(message, "usage_metadata", None)
-    if not usage:
-        return None
-    return {"input_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens"), "cost_usd": None}
-
-
 def model_of(message: BaseMessage) -> str | None:
     """The model name a provider reported in ``response_metadata``, if any."""
     metadata = message.response_metadata or {}

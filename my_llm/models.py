@@ -45,6 +45,18 @@ def model_label(spec: str) -> str:
     return LOCAL_CHAT_MODEL_NAME if spec == LOCAL else spec
 
 
+def chat_model_name(chat: BaseChatModel) -> str | None:
+    """The model name a chat model object was built for (``gpt-4o-mini``, ``local:SmolLM2-135M-Instruct``)."""
+    name = getattr(chat, "model_name", None) or getattr(chat, "model", None)
+    return str(name) if isinstance(name, str) and name else None
+
+
+def context_tokens(chat: BaseChatModel, default: int = 8192) -> int:
+    """The model's context window in tokens when the object knows it (llama.cpp's ``n_ctx``), else ``default``."""
+    value = getattr(chat, "n_ctx", None)
+    return value if isinstance(value, int) and value > 0 else default
+
+
 def get_chat_model(spec: str | None = None, settings: Settings | None = None) -> BaseChatModel:
     """A LangChain chat model for ``spec`` (see :func:`default_chat_spec` for None).
 
@@ -66,7 +78,11 @@ def get_chat_model(spec: str | None = None, settings: Settings | None = None) ->
         )
     kwargs = {}
     if provider == "openai":
-        kwargs = {"base_url": settings.openai_base_url, "api_key": settings.openai_api_key or "not-needed"}
+        kwargs = {
+            "base_url": settings.openai_base_url,
+            "api_key": settings.openai_api_key or "not-needed",
+            "stream_usage": True,  # token counts in streamed replies too
+        }
     from langchain.chat_models import init_chat_model
 
     try:
@@ -133,7 +149,10 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.batch_size = batch_size
         from transformers.utils import logging as transformers_logging
 
+        import torch
+
         transformers_logging.disable_progress_bar()  # its "Loading weights" bar would clutter CLI output
+        torch.set_num_threads(max(1, os.cpu_count() or 1))  # all cores: on 2 cores this is 2, not 1
         self._model = SentenceTransformer(self.model_name, device="cpu")
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -13,7 +13,6 @@ import os
 import threading
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 
 from my_llm.errors import StoreError
 from my_llm.messages import Record, parse_time
@@ -78,8 +77,3 @@ class Outbox:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
-
-
-def outbox_path(root: Path, namespace: str) -> Path:
-    """Where the acknowledged ids of ``namespace`` are kept."""
-    return Path(root) / namespace / "outbox" / ACKED_NAME

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -77,7 +78,6 @@ def test_log_tail_prints_the_last_records(settings):
 def test_log_tail_follows_new_records_across_a_clear(settings):
     import subprocess
     import sys
-    from pathlib import Path
 
     history = PubSubChatMessageHistory("following", settings=settings)
     history.add_user_message("already there")
@@ -113,3 +113,50 @@ def test_namespaces_counts_what_is_not_yet_published(settings):
     assert result.exit_code == 0
     row = next(line for line in result.output.splitlines() if "unpublished" in line)
     assert row.split("│")[2].strip() == "2" and row.split("│")[3].strip() == "2"
+
+
+SAMPLE_EXPORT = Path(__file__).resolve().parent.parent / "chatgpt_export" / "sample_conversations.json"
+
+
+def test_import_chatgpt_reports_what_it_did_and_a_second_run_adds_nothing(settings):
+    first = CliRunner().invoke(my_llm, ["import-chatgpt", str(SAMPLE_EXPORT), "--namespace", "gpt"])
+    assert first.exit_code == 0, first.output
+    imported = int(next(line for line in first.output.splitlines() if "messages imported" in line).split("│")[2])
+    history = PubSubChatMessageHistory("gpt", settings=settings)
+    assert imported == len(history.records()) > 0
+    assert {r.source for r in history.records()} == {"chatgpt_export"}
+    second = CliRunner().invoke(my_llm, ["import-chatgpt", str(SAMPLE_EXPORT), "--namespace", "gpt"])
+    assert second.exit_code == 0
+    assert "│ 0 " in next(line for line in second.output.splitlines() if "messages imported" in line)
+    assert len(history.records()) == imported
+
+
+def test_import_chatgpt_names_the_bad_file_and_exits_non_zero(tmp_path, settings):
+    bad = tmp_path / "conversations.json"
+    bad.write_text('[{"id": "conv-1", "title": null, "mapping": {}}]')
+    result = CliRunner().invoke(my_llm, ["import-chatgpt", str(bad), "--namespace", "gpt"])
+    assert result.exit_code == 1
+    assert "conversations.json" in result.output and "conv-1" in result.output
+    bad_namespace = CliRunner().invoke(my_llm, ["import-chatgpt", str(SAMPLE_EXPORT), "--namespace", "../x"])
+    assert bad_namespace.exit_code == 1 and "'/'" in bad_namespace.output
+
+
+def test_the_shell_runs_commands_and_ctrl_c_cancels_only_the_answer():
+    inputs = iter(["slow question", ":sources", ":nope", "next question", ":quit", "never read"])
+    written = []
+
+    def answer(question):
+        if question == "slow question":
+            raise KeyboardInterrupt  # Ctrl+C while the answer streams
+        return f"sources of {question}"
+
+    count = run_shell(answer, {":sources": lambda: "the sources"}, read=lambda _: next(inputs), write=written.append)
+    assert count == 1
+    assert written == [
+        PROMPT,
+        "\n[answer cancelled]",
+        "the sources",
+        "Unknown command ':nope'. Commands: :sources (sources of the last answer), :reindex (index what changed), :quit",
+        "sources of next question",
+    ]
+    assert next(inputs) == "never read"  # :quit stopped reading

@@ -53,7 +53,7 @@ def test_ai_records_carry_model_and_token_usage(settings):
     human, ai = history.records()
     assert human.role == "human" and human.model is None and human.usage is None
     assert ai.model == "gpt-4o-mini"
-    assert ai.usage == {"input_tokens": 9, "output_tokens": 1, "cost_usd": None}
+    assert ai.usage == {"input_tokens": 9, "output_tokens": 1, "cost_usd": round((9 * 0.15 + 1 * 0.60) / 1e6, 8)}
     assert human.session_id == ai.session_id == history.session_id
 
 

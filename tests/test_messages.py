@@ -5,7 +5,7 @@ import pytest
 from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, SystemMessage, ToolMessage
 
 from my_llm import InvalidNamespaceError, Record, TimedChatMessage
-from my_llm.messages import format_time, parse_time, role_of, usage_of
+from my_llm.messages import format_time, parse_time, role_of
 
 
 def test_a_new_record_has_the_schema_1_fields_in_order():
@@ -103,12 +103,6 @@ def test_langchain_messages_map_to_record_roles(message, role):
 def test_an_unknown_chat_role_is_refused():
     with pytest.raises(ValueError, match="wizard"):
         role_of(ChatMessage(content="x", role="wizard"))
-
-
-def test_usage_comes_from_usage_metadata_and_unknown_cost_is_null():
-    reply = AIMessage("x", usage_metadata={"input_tokens": 5, "output_tokens": 7, "total_tokens": 12})
-    assert usage_of(reply) == {"input_tokens": 5, "output_tokens": 7, "cost_usd": None}
-    assert usage_of(AIMessage("x")) is None
 
 
 def test_timed_message_keeps_the_record_time_and_metadata():
