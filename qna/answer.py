@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from my_llm import PubSubChatMessageHistory
+from my_llm.messages import text_of
+from my_llm.standards import stamp_reply
 from qna.index import Hit
 
 SYSTEM_PROMPT = (
@@ -51,32 +55,49 @@ def answer_question(
     chat: BaseChatModel,
     history: PubSubChatMessageHistory | None = None,
     model_name: str | None = None,
+    on_token: Callable[[str], None] | None = None,
 ) -> Answer:
-    """Ask ``chat`` to answer ``question`` from ``hits``; log the question and answer to ``history``.
+    """Ask ``chat`` to answer ``question`` from ``hits``, streaming; log the question and answer to ``history``.
 
-    The logged AI record carries ``model_name`` (the spec the user chose; the provider's own name when
-    None) and the token usage the provider reported.
+    ``on_token`` receives each piece of text as the model produces it. The logged AI record carries
+    ``model_name`` (the spec the user chose; the provider's own name when None) and the token usage
+    (reported by the provider, else counted offline). On KeyboardInterrupt (Ctrl+C) the question and
+    the partial answer are logged with ``metadata.cancelled = true`` and the interrupt is re-raised.
     """
     context, used = context_block(hits)
-    reply = chat.invoke([SystemMessage(SYSTEM_PROMPT), HumanMessage(f"Excerpts:\n{context}\nQuestion: {question}")])
-    text = reply.text if isinstance(reply.text, str) else reply.text()
-    text = text.strip() or "(The model returned an empty answer.)"
-    if history is not None:
-        logged = AIMessage(
-            content=text,
-            usage_metadata=getattr(reply, "usage_metadata", None),
-            response_metadata={"model_name": model_name or reply.response_metadata.get("model_name")},
-        )
-        history.add_messages([HumanMessage(question), logged])
+    prompt = [SystemMessage(SYSTEM_PROMPT), HumanMessage(f"Excerpts:\n{context}\nQuestion: {question}")]
+    reply = None
+    try:
+        for piece in chat.stream(prompt):
+            reply = piece if reply is None else reply + piece
+            if on_token and piece.text:
+                on_token(piece.text)
+    except KeyboardInterrupt:
+        _log(history, question, reply, prompt, chat, model_name, cancelled=True)
+        raise
+    text = _log(history, question, reply, prompt, chat, model_name)
     return Answer(text=text, sources=used)
 
 
-def format_answer(answer: Answer) -> str:
-    """The answer, then ``== Document sources:`` and one `` - path:Lstart-end`` line per source."""
-    lines = [answer.text, "== Document sources:"]
-    seen = set()
-    for hit in answer.sources:
-        if hit.chunk.citation not in seen:
-            seen.add(hit.chunk.citation)
-            lines.append(f" - {hit.chunk.citation}")
+def _log(history, question, reply, prompt, chat, model_name, cancelled: bool = False) -> str:
+    reply = stamp_reply(reply if reply is not None else AIMessage(""), prompt, chat)
+    text = text_of(reply).strip() or "(The model returned an empty answer.)"
+    if history is not None:
+        logged = AIMessage(
+            content=text,
+            usage_metadata=reply.usage_metadata,
+            response_metadata={"model_name": model_name or reply.response_metadata.get("model_name")},
+        )
+        records = [history.to_record(HumanMessage(question)), history.to_record(logged)]
+        if cancelled:
+            records = [dataclasses.replace(record, metadata={"cancelled": True}) for record in records]
+        history.add_records(records)
+    return text
+
+
+def format_sources(answer: Answer) -> str:
+    """``== Document sources:`` and one `` - path:Lstart-end`` line per distinct source."""
+    lines = ["== Document sources:"]
+    for citation in dict.fromkeys(hit.chunk.citation for hit in answer.sources):
+        lines.append(f" - {citation}")
     return "\n".join(lines)

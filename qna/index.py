@@ -1,20 +1,19 @@
-"""A repository's index: chunks and file summaries in a persistent Chroma collection.
+"""A repository's index: code chunks and file summaries, searched by the hybrid retriever.
 
 Lives in ``$CHROMA_DB_PATH/<repo-name>-<hash of its absolute path>/``::
 
-    chroma/          the Chroma database (collection ``repo``)
-    summaries/       one Markdown summary per indexed file (``<relpath>.md``)
-    manifest.json    relpath -> content sha256 of what is in the collection, and the embedder used
+    chroma/             the Chroma database (collection ``repo``), searched dense + BM25 (my_llm.retrieval)
+    manifest.sqlite3    path -> content hash -> chunk ids; the embedding and summary caches (qna.manifest)
+    summaries/          one Markdown summary per indexed file (``<relpath>.md``), unless written in place
 
-A re-run embeds only files whose content changed, and drops the chunks of files that are gone. A
-file enters the manifest only after its chunks are written, so an interrupted run resumes.
+A re-run reads only what changed: unchanged files are skipped, a changed file loses only the chunks
+whose text changed (chunk ids are content hashes), files that are gone lose theirs. Embeddings are
+cached by content hash, so ``--reindex`` and moved code cost no embedding.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,12 +22,16 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from my_llm.errors import RepoError
+from my_llm.retrieval import HybridRetriever
 from qna.chunking import Chunk, chunk_text, language_of
 from qna.files import SourceFile
+from qna.manifest import CachedEmbeddings, Manifest, sha256
 from qna.summaries import summarise_file
 
 COLLECTION = "repo"
-MANIFEST_VERSION = 1
+BATCH_CHUNKS = 256
+# A summariser takes [(relpath, text)] and returns their summaries in order (structural or LLM).
+Summariser = Callable[[list[tuple[str, str]]], list[str]]
 
 
 def index_folder(chroma_db_path: Path, repo: Path) -> Path:
@@ -38,22 +41,37 @@ def index_folder(chroma_db_path: Path, repo: Path) -> Path:
     return Path(chroma_db_path) / f"{repo.name or 'root'}-{digest}"
 
 
+def structural_summaries(items: list[tuple[str, str]]) -> list[str]:
+    """The default summariser: :func:`qna.summaries.summarise_file`, no LLM."""
+    return [summarise_file(relpath, text) for relpath, text in items]
+
+
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk and its cosine distance to the question (0 = same direction, 2 = opposite)."""
+    """A retrieved chunk and its fused score (higher is better)."""
 
     chunk: Chunk
-    distance: float
+    score: float
 
 
 @dataclass
 class IndexReport:
-    """What :meth:`RepoIndex.update` did."""
+    """What :meth:`RepoIndex.update` did; ``embedded`` counts texts the embedder really computed."""
 
     indexed: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     chunks_added: int = 0
+    embedded: int = 0
+
+
+@dataclass
+class _Pending:
+    relpath: str
+    text: str
+    digest: str
+    chunks: list[Chunk]
+    old_ids: list[str]
 
 
 class RepoIndex:
@@ -62,170 +80,170 @@ class RepoIndex:
     Args:
         repo: the repository's root folder.
         folder: where the index lives (see :func:`index_folder`).
-        embeddings: the embedder for chunks and questions; the same one must be used for both, so a
-            change of embedder triggers a full rebuild.
+        embeddings: the embedder for chunks and questions; a change of embedder rebuilds the collection.
+        summariser: turns files into Markdown summaries (:func:`structural_summaries` by default).
+        summary_mode: the summary cache's key for this summariser (``structural`` or ``llm:<model>``).
+        summaries_in_place: write ``script.md`` beside ``script.py`` (the seed's behaviour) instead of
+            into the index folder; such files are listed in the manifest and never indexed as sources.
     """
 
-    def __init__(self, repo: Path, folder: Path, embeddings: Embeddings) -> None:
-        self.repo = repo.resolve()
-        self.folder = folder
-        self.embeddings = embeddings
-        self.embedder_name = (
+    def __init__(
+        self,
+        repo: Path,
+        folder: Path,
+        embeddings: Embeddings,
+        summariser: Summariser = structural_summaries,
+        summary_mode: str = "structural",
+        summaries_in_place: bool = False,
+    ) -> None:
+        self.repo, self.folder = repo.resolve(), folder
+        self.summariser, self.summary_mode, self.summaries_in_place = summariser, summary_mode, summaries_in_place
+        self.manifest = Manifest(folder / "manifest.sqlite3")
+        name = str(
             getattr(embeddings, "model_name", None) or getattr(embeddings, "model", None) or type(embeddings).__name__
         )
-        self._client = None
-        self._collection = None
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.folder / "manifest.json"
+        self.embeddings = CachedEmbeddings(embeddings, self.manifest, name)
+        self.retriever = HybridRetriever(folder / "chroma", self.embeddings, collection=COLLECTION)
+        if self.manifest.get_meta("embeddings") not in (None, name):
+            self.reset()  # vectors from another embedder cannot be searched with this one
+        self.manifest.set_meta("embeddings", name)
 
     @property
     def summaries_folder(self) -> Path:
         return self.folder / "summaries"
 
-    @property
-    def client(self):
-        if self._client is None:
-            import chromadb
-            from chromadb.config import Settings as ChromaSettings
-
-            self._client = chromadb.PersistentClient(
-                path=str(self.folder / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
-            )
-        return self._client
-
-    @property
-    def collection(self):
-        if self._collection is None:
-            # embedding_function=None: we pass vectors in; Chroma's default embedder would download a model.
-            self._collection = self.client.get_or_create_collection(
-                COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-            )
-        return self._collection
-
-    def _load_manifest(self) -> dict[str, str]:
-        if not self.manifest_path.exists():
-            return {}
-        data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        if data.get("version") != MANIFEST_VERSION or data.get("embeddings") != self.embedder_name:
-            return {}
-        return dict(data.get("files", {}))
-
-    def _save_manifest(self, files: dict[str, str]) -> None:
-        data = {"version": MANIFEST_VERSION, "embeddings": str(self.embedder_name), "files": files}
-        temporary = self.manifest_path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, self.manifest_path)  # atomic: a killed run leaves the old manifest
+    def generated_paths(self) -> set[str]:
+        """Summary files this index wrote into the repository (never indexed as sources)."""
+        value = self.manifest.get_meta("generated")
+        return set(value.split("\n")) - {""} if value else set()
 
     def reset(self) -> None:
-        """Drop the collection, the summaries and the manifest (``--reindex``).
-
-        The collection is deleted through Chroma, not by removing its files: Chroma keeps one client
-        per path open for the life of the process.
-        """
-        if (self.folder / "chroma").exists():
-            if COLLECTION in [collection.name for collection in self.client.list_collections()]:
-                self.client.delete_collection(COLLECTION)
-        self._collection = None
+        """Forget every file and chunk (``--reindex``); the embedding and summary caches are kept."""
+        self.retriever.delete(sorted(self.retriever.ids()))
+        self.manifest.clear_files()
         shutil.rmtree(self.summaries_folder, ignore_errors=True)
-        self.manifest_path.unlink(missing_ok=True)
 
     def update(
-        self,
-        files: Iterable[SourceFile],
-        resummarise: bool = False,
-        on_file: Callable[[str], None] | None = None,
+        self, files: Iterable[SourceFile], resummarise: bool = False, on_file: Callable[[str], None] | None = None
     ) -> IndexReport:
-        """Bring the index in line with ``files``: embed new and changed files, drop vanished ones.
+        """Bring the index in line with ``files``: index new and changed files, drop vanished ones.
+
+        Files are embedded in batches of about BATCH_CHUNKS chunks; each file is recorded in the
+        manifest once its chunks are written, so an interrupted run resumes.
 
         Args:
             files: what :func:`qna.files.discover` found.
-            resummarise: rewrite every summary (and re-embed its file) even when nothing changed.
-            on_file: called with each relpath once it has been looked at (progress bars).
+            resummarise: rewrite every summary, ignoring the summary cache.
+            on_file: called with each relpath once it is done (progress bars).
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
-        manifest = self._load_manifest()
-        if not manifest and self.collection.count():
-            self._drop_all()  # a manifest written by another embedder, or lost: vectors cannot be trusted
-        report = IndexReport()
-        seen = set()
+        known, report, batch, seen = self.manifest.files(), IndexReport(), [], set()
+        computed_before = self.embeddings.computed
+        generated = self.generated_paths()
         for source in files:
+            if source.relpath in generated:
+                continue
             seen.add(source.relpath)
             text = source.path.read_text(encoding="utf-8")
-            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-            if manifest.get(source.relpath) == digest and not resummarise:
+            digest = sha256(text)
+            previous_digest, old_ids = known.get(source.relpath, (None, []))
+            if previous_digest == digest and not resummarise:
                 report.unchanged += 1
-            else:
-                report.chunks_added += self._index_file(source.relpath, text)
-                manifest[source.relpath] = digest
-                self._save_manifest(manifest)
-                report.indexed.append(source.relpath)
-            if on_file:
-                on_file(source.relpath)
-        for relpath in sorted(set(manifest) - seen):
-            self.collection.delete(where={"path": relpath})
-            (self.summaries_folder / f"{relpath}.md").unlink(missing_ok=True)
-            del manifest[relpath]
-            report.removed.append(relpath)
-        self._save_manifest(manifest)
+                if on_file:
+                    on_file(source.relpath)
+                continue
+            batch.append(_Pending(source.relpath, text, digest, chunk_text(source.relpath, text), old_ids))
+            if sum(len(p.chunks) for p in batch) >= BATCH_CHUNKS:
+                self._flush(batch, resummarise, report, on_file)
+                batch = []
+        self._flush(batch, resummarise, report, on_file)
+        self._drop([path for path in known if path not in seen], known, report)
+        report.embedded = self.embeddings.computed - computed_before
         return report
 
-    def _drop_all(self) -> None:
-        ids = self.collection.get(include=[])["ids"]
-        if ids:
-            self.collection.delete(ids=ids)
+    def _summaries(self, batch: list[_Pending], resummarise: bool) -> list[str]:
+        cached = [None if resummarise else self.manifest.summary(p.digest, self.summary_mode) for p in batch]
+        missing = [i for i, text in enumerate(cached) if text is None]
+        for i, text in zip(missing, self.summariser([(batch[i].relpath, batch[i].text) for i in missing]), strict=True):
+            self.manifest.save_summary(batch[i].digest, self.summary_mode, text)
+            cached[i] = text
+        return cached
 
-    def _index_file(self, relpath: str, text: str) -> int:
-        summary = summarise_file(relpath, text)
-        summary_path = self.summaries_folder / f"{relpath}.md"
-        summary_path.parent.mkdir(parents=True, exist_ok=True)
-        summary_path.write_text(summary, encoding="utf-8")
-        chunks = chunk_text(relpath, text)
-        if chunks:
-            last_line = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
-            chunks.append(Chunk(relpath, 1, last_line, summary, language_of(relpath), kind="summary"))
-        self.collection.delete(where={"path": relpath})
-        if not chunks:
-            return 0
-        vectors = self.embeddings.embed_documents([chunk.text for chunk in chunks])
-        self.collection.add(
-            ids=[chunk.id for chunk in chunks],
-            embeddings=vectors,
-            documents=[chunk.text for chunk in chunks],
-            metadatas=[
-                {
-                    "path": c.path,
-                    "start_line": c.start_line,
-                    "end_line": c.end_line,
-                    "language": c.language,
-                    "kind": c.kind,
-                }
-                for c in chunks
-            ],
+    def _write_summary(self, relpath: str, text: str) -> None:
+        if self.summaries_in_place:
+            target = Path(relpath).with_suffix(".md").as_posix()
+            path = self.repo / target
+            generated = self.generated_paths()
+            if path.exists() and target not in generated:
+                return  # never overwrite a file of the user's
+            self.manifest.set_meta("generated", "\n".join(sorted(generated | {target})))
+        else:
+            path = self.summaries_folder / f"{relpath}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+    def _flush(self, batch: list[_Pending], resummarise: bool, report: IndexReport, on_file) -> None:
+        if not batch:
+            return
+        for pending, summary in zip(batch, self._summaries(batch, resummarise), strict=True):
+            self._write_summary(pending.relpath, summary)
+            if pending.chunks:
+                last = max(1, pending.text.count("\n") + (0 if pending.text.endswith("\n") else 1))
+                language = language_of(pending.relpath)
+                pending.chunks.append(Chunk(pending.relpath, 1, last, summary, language, kind="summary"))
+        chunks = [chunk for pending in batch for chunk in pending.chunks]
+        new_ids = {chunk.id for chunk in chunks}
+        self.retriever.delete(sorted({i for p in batch for i in p.old_ids} - new_ids))
+        report.chunks_added += self.retriever.add(
+            [chunk.id for chunk in chunks],
+            [chunk.text for chunk in chunks],
+            [_metadata(chunk) for chunk in chunks],
+            embed_texts=[f"{chunk.path} {chunk.symbol}\n{chunk.text}" for chunk in chunks],
         )
-        return len(chunks)
+        self.manifest.mark_done((p.relpath, p.digest, [c.id for c in p.chunks]) for p in batch)
+        for pending in batch:
+            report.indexed.append(pending.relpath)
+            if on_file:
+                on_file(pending.relpath)
 
-    def search(self, question: str, k: int = 6) -> list[Hit]:
-        """The ``k`` chunks (code or summaries) nearest to ``question``, nearest first.
+    def _drop(self, paths: list[str], known: dict, report: IndexReport) -> None:
+        for relpath in sorted(paths):
+            self.retriever.delete(known[relpath][1])
+            (self.summaries_folder / f"{relpath}.md").unlink(missing_ok=True)
+            report.removed.append(relpath)
+        self.manifest.forget(paths)
+
+    def search(self, question: str, k: int = 6, mode: str = "hybrid") -> list[Hit]:
+        """The ``k`` chunks (code or summaries) that best match ``question``, best first.
 
         Raises:
             RepoError: the index is empty.
         """
-        count = self.collection.count()
-        if not count:
+        if not self.retriever.count():
             raise RepoError(f"The index in {self.folder} is empty: run read-repo on the repository first.")
-        result = self.collection.query(
-            query_embeddings=[self.embeddings.embed_query(question)],
-            n_results=min(k, count),
-            include=["documents", "metadatas", "distances"],
-        )
-        hits = []
-        for text, meta, distance in zip(
-            result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
-        ):
-            chunk = Chunk(
-                meta["path"], int(meta["start_line"]), int(meta["end_line"]), text, meta["language"], meta["kind"]
+        return [
+            Hit(
+                Chunk(
+                    m["path"],
+                    int(m["start_line"]),
+                    int(m["end_line"]),
+                    hit.text,
+                    m["language"],
+                    m["kind"],
+                    m.get("symbol", ""),
+                ),
+                hit.score,
             )
-            hits.append(Hit(chunk, float(distance)))
-        return hits
+            for hit in self.retriever.search(question, k=k, mode=mode)
+            for m in (hit.metadata,)
+        ]
+
+
+def _metadata(chunk: Chunk) -> dict:
+    return {
+        "path": chunk.path,
+        "start_line": chunk.start_line,
+        "end_line": chunk.end_line,
+        "language": chunk.language,
+        "kind": chunk.kind,
+        "symbol": chunk.symbol,
+    }

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 if __package__ in (None, ""):  # run as a script: make the project root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,129 +29,155 @@ from my_llm import (
     namespace_from_name,
     validate_namespace,
 )
-from qna.answer import answer_question, format_answer
+from my_llm.models import context_tokens
+from qna.answer import answer_question, format_sources
 from qna.files import discover, parse_extensions
-from qna.index import RepoIndex, index_folder
+from qna.index import RepoIndex, index_folder, structural_summaries
 from qna.shell import run_shell
+from qna.summaries import llm_summariser
 
 NAMESPACE_PREFIX = "read_repo-"
+
+
+class FilesPerSecond(ProgressColumn):
+    def render(self, task) -> Text:
+        return Text(f"{task.speed or 0:.1f} files/s")
 
 
 def _split_patterns(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
-def build_index(
-    repo: Path, settings: Settings, extensions, ignore, reindex: bool, resummarise: bool, console: Console
-) -> RepoIndex:
-    """Discover, chunk, summarise and embed ``repo``; returns the ready index.
+def update_index(index: RepoIndex, extensions, ignore, resummarise: bool, console: Console) -> None:
+    """Discover the repository's files and bring ``index`` up to date, with a progress bar.
 
     Raises:
         RepoError: nothing to index (an empty directory, or no file with the chosen extensions).
     """
-    found = discover(repo, extensions, ignore)
+    found = discover(index.repo, extensions, ignore)
     skipped = ", ".join(f"{len(paths)} {reason}" for reason, paths in sorted(found.skipped.items()))
     if not found.files:
         raise RepoError(
-            f"No files to index in {repo} (extensions {', '.join(extensions)}"
+            f"No files to index in {index.repo} (extensions {', '.join(extensions)}"
             + (f"; skipped: {skipped}" if skipped else "")
             + "). Point read-repo at a folder with source files, or choose others with --ext."
         )
-    console.print(f"Loading the embedder for {len(found.files)} files" + (f" (skipped: {skipped})" if skipped else ""))
-    index = RepoIndex(repo, index_folder(settings.chroma_db_path, repo), get_embeddings(settings=settings))
-    if reindex:
-        index.reset()
-    columns = (TextColumn("Indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"), TimeRemainingColumn())
+    if skipped:
+        console.print(f"Skipped: {skipped}")
+    columns = (TextColumn("Indexing"), BarColumn(), MofNCompleteColumn(), FilesPerSecond(), TimeRemainingColumn())
     started = time.perf_counter()
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("index", total=len(found.files))
         report = index.update(found.files, resummarise=resummarise, on_file=lambda _: progress.advance(task))
     console.print(
-        f"Index: {len(report.indexed)} files embedded ({report.chunks_added} chunks), {report.unchanged} unchanged, "
-        f"{len(report.removed)} removed in {time.perf_counter() - started:.1f} s -> {index.folder}"
+        f"Index: {len(report.indexed)} files indexed ({report.chunks_added} new chunks, {report.embedded} embedded), "
+        f"{report.unchanged} unchanged, {len(report.removed)} removed in {time.perf_counter() - started:.1f} s "
+        f"-> {index.folder}"
     )
-    return index
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("repo", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--reindex", is_flag=True, help="Delete this repository's index and build it from scratch.")
+@click.option("--reindex", is_flag=True, help="Forget this repository's index and build it again (caches are kept).")
 @click.option(
-    "--ext",
-    default=None,
-    metavar=".md,.py",
-    help="Comma-separated extensions to index [default: common source and doc types].",
+    "--ext", default=None, metavar=".md,.py", help="Extensions to index [default: common source and doc types]."
 )
 @click.option(
-    "--ignore",
-    multiple=True,
-    metavar="PATTERN",
-    help="gitignore-style pattern to skip, e.g. env/ (repeat, or separate with commas).",
-)
-@click.option("--resummarise", is_flag=True, help="Rewrite every file summary (and re-embed its file).")
-@click.option(
-    "--ask",
-    "question",
-    default=None,
-    metavar="QUESTION",
-    help="Answer one question and exit, instead of the interactive shell.",
+    "--ignore", multiple=True, metavar="PATTERN", help="gitignore-style pattern to skip, e.g. env/ (repeatable)."
 )
 @click.option(
-    "-k", "--top-k", default=6, show_default=True, type=click.IntRange(1, 50), help="Chunks retrieved per question."
+    "--summarise",
+    "summary_mode",
+    type=click.Choice(["structural", "llm"]),
+    default="structural",
+    show_default=True,
+    help="File summaries from the code's structure, or written by the chat model.",
 )
+@click.option("--resummarise", is_flag=True, help="Write every file summary again, ignoring the summary cache.")
+@click.option(
+    "--summaries-in-place", is_flag=True, help="Write script.md beside script.py (never indexed as a source)."
+)
+@click.option("--ask", "question", default=None, metavar="QUESTION", help="Answer one question and exit.")
+@click.option("-k", "--top-k", default=6, show_default=True, type=click.IntRange(1, 50), help="Chunks per question.")
 @click.option(
     "--model",
     default=None,
     metavar="SPEC",
-    help="Chat model: provider:model (openai:gpt-4o-mini) or local "
-    "[default: MY_LLM_MODEL, else OpenAI if OPENAI_API_KEY is set, else local].",
+    help="Chat model: provider:model (openai:gpt-4o-mini) or "
+    "local [default: MY_LLM_MODEL, else OpenAI if OPENAI_API_KEY is set, else local].",
 )
-@click.option(
-    "--namespace",
-    default=None,
-    help="Memory namespace that logs questions and answers [default: read_repo-<folder name>].",
-)
-def main(repo: Path, reindex, ext, ignore, resummarise, question, top_k, model, namespace) -> None:
+@click.option("--namespace", default=None, help="Memory namespace for the questions and answers [read_repo-<folder>].")
+def main(repo: Path, reindex, ext, ignore, summary_mode, resummarise, summaries_in_place, question, top_k, model,
+         namespace) -> None:  # fmt: skip
     """Index REPO (a directory) and answer questions about it with the sources cited as path:Lstart-end.
 
-    The index is kept under CHROMA_DB_PATH and updated incrementally: a second run embeds only the
-    files that changed. Every question and answer is logged to the memory namespace.
+    The index is kept under CHROMA_DB_PATH and updated incrementally: a second run reads only the files
+    that changed. Without --ask it opens a shell (:sources, :reindex, :quit; Ctrl+C cancels an answer).
+    Every question and answer is logged to the memory namespace.
     """
     console = Console(stderr=True)
     if question is not None and not question.strip():
         raise click.UsageError("--ask needs a question, e.g. --ask 'Where are options parsed?'")
     try:
         settings = Settings.from_env()
-        namespace = (
+        name = (
             validate_namespace(namespace) if namespace else namespace_from_name(NAMESPACE_PREFIX + repo.resolve().name)
-        )
-        index = build_index(
-            repo, settings, parse_extensions(ext), _split_patterns(ignore), reindex, resummarise, console
         )
         spec = model or default_chat_spec(settings)
         if spec == "local":
-            console.print(
-                "Answering with the bundled SmolLM2-135M: offline and tiny, it shows the path works, not answer "
-                "quality. Set MY_LLM_MODEL or OPENAI_API_KEY for a real model."
-            )
+            console.print("Answering with the bundled SmolLM2-135M: offline and tiny, it shows the path works, not "
+                          "answer quality. Set MY_LLM_MODEL or OPENAI_API_KEY for a real model.")  # fmt: skip
         chat = get_chat_model(spec, settings)
-        history = PubSubChatMessageHistory(namespace, source="read_repo", settings=settings)
-
-        def ask(text: str) -> str:
-            hits = index.search(text, k=top_k)
-            return format_answer(answer_question(text, hits, chat, history, model_label(spec)))
-
-        try:
-            if question is not None:
-                click.echo(ask(question))
-            else:
-                run_shell(ask)
-        finally:
-            left = history.close(timeout=30)
-            if left:
-                console.print(f"{left} message(s) were not published yet; they are safe in {history.path}.")
+        summariser = llm_summariser(chat, context_tokens(chat)) if summary_mode == "llm" else structural_summaries
+        mode = f"llm:{model_label(spec)}" if summary_mode == "llm" else "structural"
+        index = RepoIndex(repo, index_folder(settings.chroma_db_path, repo), get_embeddings(settings=settings),
+                          summariser, mode, summaries_in_place)  # fmt: skip
+        if reindex:
+            index.reset()
+        extensions, patterns = parse_extensions(ext), _split_patterns(ignore)
+        update_index(index, extensions, patterns, resummarise, console)
+        history = PubSubChatMessageHistory(name, source="read_repo", settings=settings)
+        _answer(
+            index,
+            chat,
+            history,
+            spec,
+            top_k,
+            question,
+            lambda: update_index(index, extensions, patterns, False, console),
+        )
     except MyLLMError as error:
         raise click.ClickException(str(error)) from error
+
+
+def _answer(index: RepoIndex, chat, history, spec: str, top_k: int, question: str | None, reindex) -> None:
+    last_sources = ["(no answer yet)"]
+
+    def ask(text: str) -> str:
+        hits = index.search(text, k=top_k)
+        answer = answer_question(text, hits, chat, history, model_label(spec), on_token=_echo)
+        click.echo()
+        last_sources[0] = format_sources(answer)
+        return last_sources[0]
+
+    def reindex_command() -> str:
+        reindex()
+        return "Index up to date."
+
+    try:
+        if question is not None:
+            click.echo(ask(question))
+        else:
+            commands = {":sources": lambda: last_sources[0], ":reindex": reindex_command}
+            run_shell(ask, commands, history_file=index.folder / "shell_history")
+    finally:
+        left = history.close(timeout=30)
+        if left:
+            click.echo(f"{left} message(s) were not published yet; they are safe in {history.path}.", err=True)
+
+
+def _echo(token: str) -> None:
+    click.echo(token, nl=False)
 
 
 if __name__ == "__main__":

@@ -1,29 +1,70 @@
-"""The interactive question loop, with its input and output handed in so tests need no terminal."""
+"""The interactive question loop. Input, output and the answering are handed in, so tests need no terminal."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 PROMPT = "Ask a question. CTRL + C to quit."
+HELP = "Commands: :sources (sources of the last answer), :reindex (index what changed), :quit"
+QUIT = {":quit", ":q", ":exit"}
+
+
+def _load_history(history_file: Path | None):
+    """Line editing and history through readline, when it exists here; returns the module or None."""
+    if history_file is None:
+        return None
+    try:
+        import readline
+    except ImportError:
+        return None
+    try:
+        readline.read_history_file(history_file)
+    except OSError:
+        pass  # no history yet
+    return readline
 
 
 def run_shell(
-    answer: Callable[[str], str],
+    answer: Callable[[str], str | None],
+    commands: Mapping[str, Callable[[], str]] | None = None,
     read: Callable[[str], str] = input,
     write: Callable[[str], None] = print,
+    history_file: Path | None = None,
 ) -> int:
-    """Read questions until Ctrl+C or end of input, writing each answer; returns how many were answered.
+    """Read questions until Ctrl+C at the prompt, end of input or ``:quit``; returns how many were answered.
 
-    Blank lines are ignored.
+    ``answer(question)`` shows the answer (it may stream it itself) and returns text to print after it.
+    Ctrl+C while an answer is coming cancels that answer and returns to the prompt. Lines starting
+    with ``:`` run ``commands`` (``:sources``, ``:reindex``...). Blank lines are ignored.
     """
+    commands = commands or {}
+    readline = _load_history(history_file)
     write(PROMPT)
     answered = 0
     while True:
         try:
-            question = read("> ").strip()
+            line = read("> ").strip()
         except (KeyboardInterrupt, EOFError):
             write("")
-            return answered
-        if question:
-            write(answer(question))
-            answered += 1
+            break
+        if not line:
+            continue
+        if line in QUIT:
+            break
+        if line.startswith(":"):
+            command = commands.get(line)
+            write(command() if command else f"Unknown command {line!r}. {HELP}")
+            continue
+        try:
+            after = answer(line)
+        except KeyboardInterrupt:
+            write("\n[answer cancelled]")
+            continue
+        if after:
+            write(after)
+        answered += 1
+    if readline is not None:
+        history_file.parent.mkdir(parents=True, exist_ok=True)
+        readline.write_history_file(history_file)
+    return answered

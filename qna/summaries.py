@@ -89,3 +89,34 @@ def summarise_file(path: str, text: str) -> str:
     if len(outline) > len(shown):
         shown.append(f"- ... and {len(outline) - len(shown)} more")
     return "\n".join(header + ["## Outline", "", *shown, ""])
+
+
+LLM_SUMMARY_PROMPT = (
+    "Describe this source file in plain English for a developer who has not seen it: what it is for, its "
+    "main classes and functions, and how it is used. At most 120 words. No code."
+)
+
+
+def llm_summariser(chat, context_tokens: int = 4096, max_concurrency: int = 2):
+    """A summariser that asks ``chat`` for a short description of each file.
+
+    Returns a callable ``[(relpath, text)] -> [markdown]``; files are cut to fit the context window,
+    and at most ``max_concurrency`` requests run at once (LangChain's ``batch``). Greptile reports
+    that embedding such descriptions matches questions better than the code alone.
+    """
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    budget_chars = max(1000, (context_tokens - 700) * 3)
+
+    def summarise(items: list[tuple[str, str]]) -> list[str]:
+        prompts = [
+            [SystemMessage(LLM_SUMMARY_PROMPT), HumanMessage(f"File {relpath}:\n```\n{text[:budget_chars]}\n```")]
+            for relpath, text in items
+        ]
+        replies = chat.batch(prompts, config={"max_concurrency": max_concurrency}) if prompts else []
+        return [
+            f"# {relpath}\n\n{str(reply.content).strip()}\n\n" + summarise_file(relpath, text).split("\n", 4)[-1]
+            for (relpath, text), reply in zip(items, replies, strict=True)
+        ]
+
+    return summarise

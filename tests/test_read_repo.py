@@ -47,7 +47,7 @@ def test_ask_prints_an_answer_with_sources_and_logs_both(small_repo, settings):
 
     again = _run(str(small_repo), "--ask", question)
     assert again.returncode == 0, again.stderr
-    assert "0 files embedded (0 chunks), 3 unchanged" in " ".join(again.stderr.split())
+    assert "0 files indexed (0 new chunks, 0 embedded), 3 unchanged" in " ".join(again.stderr.split())
 
 
 @pytest.mark.slow
@@ -55,31 +55,56 @@ def test_the_index_is_incremental(small_repo, settings, embeddings):
     index = RepoIndex(small_repo, index_folder(settings.chroma_db_path, small_repo), embeddings)
     first = index.update(discover(small_repo).files)
     assert sorted(first.indexed) == ["README.md", "pkg/__init__.py", "pkg/geometry.py"]
-    assert first.chunks_added == index.collection.count() > 3  # chunks + one summary per file
+    assert first.chunks_added == index.retriever.count() == first.embedded > 3  # chunks + a summary per file
     assert (index.summaries_folder / "pkg" / "geometry.py.md").read_text().startswith("# pkg/geometry.py")
 
     second = index.update(discover(small_repo).files)
-    assert (second.indexed, second.unchanged, second.removed) == ([], 3, [])
+    assert (second.indexed, second.unchanged, second.removed, second.embedded) == ([], 3, [], 0)
 
     (small_repo / "README.md").write_text("# Tiny repo\n\nNow about triangles.\n")
     (small_repo / "pkg" / "__init__.py").unlink()
     third = index.update(discover(small_repo).files)
     assert (third.indexed, third.removed) == (["README.md"], ["pkg/__init__.py"])
-    paths = {meta["path"] for meta in index.collection.get(include=["metadatas"])["metadatas"]}
+    assert third.embedded == 2  # the README's one chunk and its summary, nothing else
+    paths = {hit.metadata["path"] for hit in index.retriever.search("anything", k=50)}
     assert paths == {"README.md", "pkg/geometry.py"}
     hit = index.search("triangles", k=1)[0]
     assert hit.chunk.path == "README.md" and "triangles" in hit.chunk.text
 
 
 @pytest.mark.slow
-def test_reindex_rebuilds_from_scratch(small_repo, settings, embeddings):
+def test_reindex_rebuilds_from_scratch_without_embedding_again(small_repo, settings, embeddings):
     folder = index_folder(settings.chroma_db_path, small_repo)
-    RepoIndex(small_repo, folder, embeddings).update(discover(small_repo).files)
+    first = RepoIndex(small_repo, folder, embeddings).update(discover(small_repo).files)
     rebuilt = RepoIndex(small_repo, folder, embeddings)
     rebuilt.reset()
-    assert not (folder / "manifest.json").exists() and not (folder / "summaries").exists()
-    assert rebuilt.collection.count() == 0
-    assert len(rebuilt.update(discover(small_repo).files).indexed) == 3
+    assert rebuilt.retriever.count() == 0 and rebuilt.manifest.files() == {}
+    again = rebuilt.update(discover(small_repo).files)
+    assert len(again.indexed) == 3 and again.chunks_added == first.chunks_added
+    assert again.embedded == 0  # every vector came from the cache
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes(small_repo, settings, embeddings):
+    folder = index_folder(settings.chroma_db_path, small_repo)
+    index = RepoIndex(small_repo, folder, embeddings)
+    index.update(discover(small_repo).files)
+    index.manifest.forget(["pkg/geometry.py"])  # as if killed after writing chunks, before the manifest
+    resumed = RepoIndex(small_repo, folder, embeddings).update(discover(small_repo).files)
+    assert resumed.indexed == ["pkg/geometry.py"] and resumed.chunks_added == 0 and resumed.embedded == 0
+
+
+@pytest.mark.slow
+def test_summaries_in_place_are_written_beside_the_source_and_never_indexed(small_repo, settings, embeddings):
+    index = RepoIndex(
+        small_repo, index_folder(settings.chroma_db_path, small_repo), embeddings, summaries_in_place=True
+    )
+    index.update(discover(small_repo).files)
+    beside = small_repo / "pkg" / "geometry.md"
+    assert beside.read_text().startswith("# pkg/geometry.py")
+    assert not (small_repo / "README.md").read_text().startswith("# README.md")  # the user's file is untouched
+    second = index.update(discover(small_repo).files)
+    assert second.indexed == [] and "pkg/geometry.md" not in {h.chunk.path for h in index.search("area", k=20)}
 
 
 def test_a_missing_repo_is_a_usage_error(tmp_path):

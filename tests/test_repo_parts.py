@@ -62,16 +62,70 @@ def test_extensions_parse(text, expected):
 
 
 def test_chunks_keep_the_lines_they_came_from():
-    lines = [f"def function_{i}(x):\n    return x + {i}\n\n" for i in range(200)]
-    text = "".join(lines)
-    chunks = chunk_text("big.py", text, chunk_chars=300, overlap_chars=0)
+    text = "".join(f"def function_{i}(x):\n    return x + {i}\n\n" for i in range(200))
+    chunks = chunk_text("big.py", text, max_chars=300)
     assert len(chunks) > 10
     source_lines = text.splitlines()
     for chunk in chunks:
         assert chunk.text.splitlines() == source_lines[chunk.start_line - 1 : chunk.end_line]
-        assert chunk.language == "python" and chunk.citation == f"big.py:L{chunk.start_line}-{chunk.end_line}"
+        assert len(chunk.text) <= 300 and chunk.language == "python"
+        assert chunk.citation == f"big.py:L{chunk.start_line}-{chunk.end_line}"
     assert chunks[0].start_line == 1 and chunks[-1].end_line == len(source_lines) - 1  # the last line is blank
+    assert chunks[0].symbol.startswith("function_0, function_1")  # small neighbours merged, names kept
     assert len({chunk.id for chunk in chunks}) == len(chunks)
+
+
+def test_a_big_class_is_split_into_methods_that_keep_its_header():
+    methods = "".join(f"    def method_{i}(self):\n        return {'x' * 80!r}\n\n" for i in range(12))
+    text = f'import os\n\n\nclass Store(Base):\n    """Keeps things."""\n\n{methods}'
+    chunks = chunk_text("store.py", text, max_chars=400)
+    lines = text.splitlines()
+    head = chunks[0]
+    assert head.symbol == "Store" or head.symbol.endswith("Store")
+    members = [c for c in chunks if "Store.method_" in c.symbol]
+    assert {f"Store.method_{i}" for i in range(12)} <= {s for c in members for s in c.symbol.split(", ")}
+    for chunk in members:
+        header, *body = chunk.text.splitlines()
+        assert header == "class Store(Base):" and body == lines[chunk.start_line - 1 : chunk.end_line]
+
+
+def test_an_oversized_function_is_cut_into_overlapping_windows():
+    text = "def huge():\n" + "".join(f"    x{i} = {i}\n" for i in range(150))
+    chunks = chunk_text("huge.py", text, max_chars=500)
+    assert [c.symbol for c in chunks] == ["huge"] * len(chunks) and len(chunks) >= 6
+    assert chunks[1].start_line <= chunks[0].end_line  # windows overlap
+    assert all(len(c.text) <= 500 for c in chunks) and chunks[-1].end_line == 151
+
+
+@pytest.mark.parametrize(
+    ("path", "source", "symbols"),
+    [
+        (
+            "a.js",
+            "export function parseConfigFile(a) { return a }\nclass Loader { load() {} }\n",
+            {"parseConfigFile", "Loader"},
+        ),
+        ("a.ts", "interface Shape { area(): number }\nexport class Circle { r = 1 }\n", {"Shape", "Circle"}),
+        ("a.go", "package m\nfunc Parse() int { return 1 }\ntype Config struct{}\n", {"Parse", "Config"}),
+        ("a.rs", "fn parse() {}\nstruct Config;\n", {"parse", "Config"}),
+        ("A.java", "class Config { void load() {} }\n", {"Config"}),
+        ("a.c", "int parse(char *s) { return 0; }\n", {"parse"}),
+    ],
+)
+def test_tree_sitter_finds_the_symbols_of_each_language(path, source, symbols):
+    chunks = chunk_text(path, source)
+    assert symbols <= {name for chunk in chunks for name in chunk.symbol.split(", ")}
+
+
+def test_markdown_is_split_at_headings_and_text_into_windows():
+    body = "\n".join(f"line {i}" for i in range(100))
+    chunks = chunk_text("doc.md", f"# Title\n\n{body}\n\n## Usage\n\n```sh\n# not a heading\n```\n", max_chars=400)
+    assert chunks[0].symbol == "Title" and chunks[-1].symbol.endswith("Usage")
+    assert all("not a heading" not in c.symbol for c in chunks)
+    plain = chunk_text("notes.txt", "\n".join(f"note {i:03}" for i in range(130)), max_chars=10_000)
+    assert [(c.start_line, c.end_line) for c in plain] == [(1, 60), (51, 110), (101, 130)]  # windows stay apart
+    wide = chunk_text("wide.txt", "\n".join("w" * 99 for _ in range(40)), max_chars=1000)
+    assert all(len(c.text) <= 1000 for c in wide) and wide[-1].end_line == 40 and len(wide) > 4
 
 
 def test_blank_files_have_no_chunks():
