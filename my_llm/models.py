@@ -140,23 +140,30 @@ class SentenceTransformerEmbeddings(Embeddings):
     """
 
     def __init__(self, model_path: str | Path, batch_size: int = 32) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder must never turn into a hub download
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as error:
-            raise ModelUnavailableError(f"Local embeddings need sentence-transformers. {_INSTALL_LOCAL}") from error
+        if importlib.util.find_spec("sentence_transformers") is None:
+            raise ModelUnavailableError(f"Local embeddings need sentence-transformers. {_INSTALL_LOCAL}")
         self.model_name = str(model_path)
         self.batch_size = batch_size
-        from transformers.utils import logging as transformers_logging
+        self._model = None
 
-        import torch
-
-        transformers_logging.disable_progress_bar()  # its "Loading weights" bar would clutter CLI output
-        torch.set_num_threads(max(1, os.cpu_count() or 1))  # all cores: on 2 cores this is 2, not 1
-        self._model = SentenceTransformer(self.model_name, device="cpu")
+    @property
+    def model(self):
+        """The SentenceTransformer, loaded on first use (a re-index with nothing to embed never loads it)."""
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder must never turn into a hub download
+            try:
+                import torch
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+            except ImportError as error:
+                raise ModelUnavailableError(f"Local embeddings need sentence-transformers. {_INSTALL_LOCAL}") from error
+            transformers_logging.disable_progress_bar()  # its "Loading weights" bar would clutter CLI output
+            torch.set_num_threads(max(1, os.cpu_count() or 1))  # all cores: on 2 cores this is 2, not 1
+            self._model = SentenceTransformer(self.model_name, device="cpu")
+        return self._model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        vectors = self._model.encode(
+        vectors = self.model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
         )
         return vectors.tolist()
