@@ -237,6 +237,21 @@ class RepoIndex:
             for m in (hit.metadata,)
         ]
 
+    def rank_files(
+        self, question: str, k: int = 10, depth: int = 100, per_file: int = 3, mode: str = "hybrid"
+    ) -> list[tuple[str, float]]:
+        """The ``k`` files that best match ``question``, best first, as (path, score).
+
+        A file scores the sum of its best ``per_file`` hit scores among the top ``depth`` hits, so a file
+        with several matching chunks outranks one with a single lucky chunk ("SumP" rather than "MaxP"
+        aggregation of passage scores, Dai & Callan 2019).
+        """
+        scores: dict[str, list[float]] = {}
+        for hit in self.search(question, k=depth, mode=mode):
+            scores.setdefault(hit.chunk.path, []).append(hit.score)
+        totals = {path: sum(sorted(values, reverse=True)[:per_file]) for path, values in scores.items()}
+        return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:k]
+
 
 def _metadata(chunk: Chunk) -> dict:
     return {

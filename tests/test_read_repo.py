@@ -136,3 +136,16 @@ def test_help_explains_the_options():
 
 def test_the_settings_fixture_isolates_paths(settings, tmp_path):
     assert settings == Settings.from_env() and tmp_path in settings.message_history.parents
+
+
+@pytest.mark.slow
+def test_files_are_ranked_by_their_best_few_chunks(small_repo, settings, embeddings):
+    index = RepoIndex(small_repo, index_folder(settings.chroma_db_path, small_repo), embeddings)
+    index.update(discover(small_repo).files)
+    ranked = index.rank_files("area of a circle from its radius", k=2)
+    assert [path for path, _ in ranked][0] == "pkg/geometry.py"
+    assert len(ranked) == 2 and ranked[0][1] >= ranked[1][1]
+    geometry_hits = [
+        h.score for h in index.search("area of a circle from its radius", k=100) if h.chunk.path == "pkg/geometry.py"
+    ]
+    assert ranked[0][1] == pytest.approx(sum(sorted(geometry_hits, reverse=True)[:3]))

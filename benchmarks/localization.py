@@ -1,0 +1,287 @@
+"""Benchmark: file localization from bug reports with read-repo's index (file-level Acc@k).
+
+    .venv/bin/python benchmarks/localization.py --data benchmarks/data/localization_dev.jsonl \
+        [--k 1,3,5,10] [--mode hybrid|dense|bm25] [--all-modes] [--cache-dir DIR] [--threads 1]
+
+Each line of the data file is one example:
+    {"id": "click-1903", "repo_dir": "site-packages:click", "query": "<issue text>", "gold_files": ["core.py"]}
+``repo_dir`` is either ``site-packages:<import name>`` (the installed package's folder, found with importlib
+at run time, so the file works on any machine where the project is installed) or a path (relative paths
+are read from the data file's folder). ``gold_files`` are POSIX paths relative to that folder. Other keys
+(``source``, ...) are ignored.
+
+For each distinct ``repo_dir`` the ``.py`` files are indexed once with ``qna.index.RepoIndex`` (tree-sitter
+chunks + structural summaries, local all-MiniLM-L6-v2 embeddings). For each example the query is searched
+(top ``--hits`` chunks, doubled until at least ``max(k)`` distinct files are ranked or the index runs out),
+hits are collapsed to distinct files (a file's rank is the rank of its best chunk or summary), and the
+example is a hit at k when EVERY gold file ranks within the top k (file-level Acc@k, as in the SWE-bench
+file-localization figures below).
+
+Prints a table per example (gold file, its rank per mode) and a summary table (with the expected Acc@k of
+a random file order, the floor that repository size sets), then as the LAST line one
+JSON object for ``--mode``: {"n", "acc@1", "acc@3", "acc@5", "acc@10"} (percent, one decimal).
+Published file Acc@5 on SWE-bench Lite, for scale: BM25 61.7, E5-base-v2 80.3, CodeRankEmbed 84.7.
+Indexes live under ``--cache-dir`` (kept, so a second run embeds nothing) or a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from my_llm import get_embeddings
+from qna.files import discover, parse_extensions
+from qna.index import RepoIndex, index_folder
+
+MODES = ("hybrid", "dense", "bm25")
+SITE_PACKAGES = "site-packages:"
+PUBLISHED_ACC5 = {"BM25": 61.7, "E5-base-v2": 80.3, "CodeRankEmbed": 84.7}  # SWE-bench Lite, file Acc@5
+
+
+@dataclass(frozen=True)
+class Example:
+    """One bug report: the query, where its code lives, and the files its fix changed."""
+
+    id: str
+    repo_dir: str
+    query: str
+    gold_files: tuple[str, ...]
+
+
+@dataclass
+class Outcome:
+    """An example's result: per mode, the rank of its worst-ranked gold file (None: not all were found)."""
+
+    example: Example
+    n_files: int
+    ranks: dict[str, int | None] = field(default_factory=dict)
+    top_files: dict[str, list[str]] = field(default_factory=dict)
+
+
+# ---- data ------------------------------------------------------------------------------------------
+
+
+def load_examples(path: Path) -> list[Example]:
+    """Read the JSONL data file (blank lines skipped).
+
+    Raises:
+        SystemExit: a line is not JSON or misses a required key (the message names the line).
+    """
+    examples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            examples.append(Example(row["id"], row["repo_dir"], row["query"], tuple(row["gold_files"])))
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise SystemExit(f"{path}:{number}: not an example ({error!r}).") from error
+    return examples
+
+
+def resolve_repo_dir(spec: str, base: Path) -> Path:
+    """``site-packages:<name>`` -> the installed package's folder; anything else is a path (from ``base``).
+
+    Raises:
+        SystemExit: the package is not installed or is a single module, or the folder does not exist.
+    """
+    if spec.startswith(SITE_PACKAGES):
+        name = spec[len(SITE_PACKAGES) :]
+        found = importlib.util.find_spec(name)
+        locations = list(found.submodule_search_locations or []) if found else []
+        if not locations:
+            raise SystemExit(f"{spec}: no installed package {name!r} (pip list) or it is a single module.")
+        return Path(locations[0]).resolve()
+    folder = (base / spec).resolve()
+    if not folder.is_dir():
+        raise SystemExit(f"{spec}: {folder} is not a folder.")
+    return folder
+
+
+# ---- indexing and ranking --------------------------------------------------------------------------
+
+
+def build_index(repo: Path, cache_root: Path, embeddings, console: Console) -> tuple[RepoIndex, int]:
+    """Index the ``.py`` files of ``repo`` under ``cache_root`` (unchanged files are skipped on re-runs).
+
+    Returns the index and how many files it holds.
+    """
+    started = time.perf_counter()
+    index = RepoIndex(repo, index_folder(cache_root, repo), embeddings)
+    found = discover(repo, parse_extensions(".py"))
+    report = index.update(found.files)
+    console.print(
+        f"indexed {repo.name}: {len(found.files)} files, {index.retriever.count()} chunks, "
+        f"{report.embedded} embedded, {time.perf_counter() - started:.1f} s",
+        highlight=False,
+    )
+    return index, len(found.files)
+
+
+def rank_files(index: RepoIndex, query: str, mode: str, hits: int, need: int) -> list[str]:
+    """Distinct files for ``query``, best first (:meth:`RepoIndex.rank_files`: the sum of each file's best
+    three hit scores among the top ``hits``, doubled until at least ``need`` files are ranked)."""
+    total = index.retriever.count()
+    depth = hits
+    while True:
+        files = [path for path, _ in index.rank_files(query, k=need, depth=depth, mode=mode)]
+        if len(files) >= need or depth >= total:
+            return files
+        depth = min(2 * depth, total)
+
+
+def gold_rank(ranked: Sequence[str], gold: Iterable[str]) -> int | None:
+    """1-based rank of the worst-ranked gold file; None when a gold file is not ranked at all."""
+    positions = {path: rank for rank, path in enumerate(ranked, start=1)}
+    ranks = [positions.get(path) for path in gold]
+    return None if any(rank is None for rank in ranks) else max(ranks)
+
+
+def accuracy(ranks: Sequence[int | None], ks: Sequence[int]) -> dict[str, float]:
+    """``{"acc@k": percent of examples whose gold rank is <= k}``, one decimal."""
+    n = len(ranks) or 1
+    return {f"acc@{k}": round(100 * sum(r is not None and r <= k for r in ranks) / n, 1) for k in ks}
+
+
+def random_accuracy(outcomes: Sequence[Outcome], k: int) -> float:
+    """Expected Acc@k (percent) of a random file order: P(all g gold files in the top k of N files).
+
+    That is C(N-g, k-g) / C(N, k): the floor that tells how easy a set is, since small repositories make
+    Acc@k high by themselves.
+    """
+    total = 0.0
+    for outcome in outcomes:
+        n, g = outcome.n_files, len(set(outcome.example.gold_files))
+        if g <= k < n:
+            total += math.comb(n - g, k - g) / math.comb(n, k)
+        elif g <= k:
+            total += 1.0  # the whole repository fits in the top k
+    return 100 * total / (len(outcomes) or 1)
+
+
+# ---- reporting -------------------------------------------------------------------------------------
+
+
+def example_table(outcomes: Sequence[Outcome], modes: Sequence[str]) -> Table:
+    """Per example: id, gold files, the gold rank per mode, and the primary mode's top 3 files."""
+    table = Table(title="File localization per example (rank of the worst-ranked gold file; - = not ranked)")
+    table.add_column("id")
+    table.add_column("gold")
+    for mode in modes:
+        table.add_column(mode, justify="right")
+    table.add_column(f"top 3 ({modes[0]})")
+    for outcome in outcomes:
+        ranks = [outcome.ranks[mode] for mode in modes]
+        table.add_row(
+            outcome.example.id,
+            ", ".join(outcome.example.gold_files),
+            *("-" if rank is None else str(rank) for rank in ranks),
+            ", ".join(outcome.top_files[modes[0]][:3]),
+        )
+    return table
+
+
+def summary_table(outcomes: Sequence[Outcome], modes: Sequence[str], ks: Sequence[int]) -> Table:
+    """Acc@k per mode, with the published SWE-bench Lite Acc@5 figures for scale."""
+    table = Table(title=f"File Acc@k, n={len(outcomes)} (percent)")
+    table.add_column("retriever")
+    for k in ks:
+        table.add_column(f"acc@{k}", justify="right")
+    for mode in modes:
+        figures = accuracy([outcome.ranks[mode] for outcome in outcomes], ks)
+        table.add_row(f"ours, {mode}", *(f"{figures[f'acc@{k}']:.1f}" for k in ks))
+    table.add_row("random file order (expected)", *(f"{random_accuracy(outcomes, k):.1f}" for k in ks))
+    for name, acc5 in PUBLISHED_ACC5.items():
+        table.add_row(f"{name} (SWE-bench Lite)", *(f"{acc5:.1f}" if k == 5 else "" for k in ks))
+    return table
+
+
+# ---- main ------------------------------------------------------------------------------------------
+
+
+def parse_ks(text: str) -> tuple[int, ...]:
+    """``"1,3,5,10"`` -> ``(1, 3, 5, 10)``, sorted and positive."""
+    try:
+        ks = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--k takes integers separated by commas, not {text!r}.") from error
+    if not ks or ks[0] < 1:
+        raise argparse.ArgumentTypeError("--k values must be >= 1.")
+    return ks
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="JSONL file of examples (see above)")
+    parser.add_argument("--k", type=parse_ks, default=(1, 3, 5, 10), help="cut-offs for Acc@k [1,3,5,10]")
+    parser.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode of the JSON line [hybrid]")
+    parser.add_argument("--all-modes", action="store_true", help="also rank with the other two modes")
+    parser.add_argument("--hits", type=int, default=50, help="chunks retrieved per query before doubling [50]")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="keep the indexes here across runs")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for embedding [1]")
+    args = parser.parse_args(argv)
+    if args.hits < 1 or args.threads < 1:
+        parser.error("--hits and --threads must be >= 1.")
+    return args
+
+
+def load_embeddings(threads: int):
+    """The local embedder, loaded now and limited to ``threads`` torch threads (the machine is shared)."""
+    embeddings = get_embeddings("local")
+    embeddings.embed_query("warm up")  # loads the model, which sets its own thread count
+    import torch
+
+    torch.set_num_threads(threads)
+    return embeddings
+
+
+def run(args: argparse.Namespace, cache_root: Path, log: Console) -> tuple[list[Outcome], tuple[str, ...]]:
+    """Index each repository once, then rank files for every example in every requested mode."""
+    examples = load_examples(args.data)
+    modes = (args.mode, *(m for m in MODES if m != args.mode)) if args.all_modes else (args.mode,)
+    embeddings = load_embeddings(args.threads)
+    indexes: dict[str, tuple[RepoIndex, int]] = {}
+    outcomes = []
+    for example in examples:
+        if example.repo_dir not in indexes:
+            repo = resolve_repo_dir(example.repo_dir, args.data.parent)
+            indexes[example.repo_dir] = build_index(repo, cache_root, embeddings, log)
+        index, n_files = indexes[example.repo_dir]
+        outcome = Outcome(example, n_files)
+        for mode in modes:
+            ranked = rank_files(index, example.query, mode, args.hits, max(args.k))
+            outcome.ranks[mode] = gold_rank(ranked, example.gold_files)
+            outcome.top_files[mode] = ranked
+        outcomes.append(outcome)
+    return outcomes, modes
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    log, console = Console(stderr=True), Console(width=160)
+    if args.cache_dir is not None:
+        args.cache_dir.mkdir(parents=True, exist_ok=True)
+        outcomes, modes = run(args, args.cache_dir, log)
+    else:
+        with tempfile.TemporaryDirectory(prefix="localization-") as tmp:
+            outcomes, modes = run(args, Path(tmp), log)
+    console.print(example_table(outcomes, modes))
+    console.print(summary_table(outcomes, modes, args.k))
+    result = {"n": len(outcomes), **accuracy([outcome.ranks[args.mode] for outcome in outcomes], args.k)}
+    sys.stdout.flush()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
