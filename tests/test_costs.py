@@ -11,7 +11,8 @@ from my_llm.costs import cost_usd, count_message_tokens, count_tokens, price_key
         ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
         ("anthropic:claude-3-5-haiku-20241022", "claude-3-5-haiku"),
         ("claude-3-5-sonnet-latest", "claude-3-5-sonnet"),
-        ("local:SmolLM2-135M-Instruct", "local"),
+        ("local:SmolLM2-135M-Instruct", "local (in-process)"),
+        ("openai:local", "local"),
         (None, None),
     ],
 )
@@ -26,6 +27,7 @@ def test_cost_is_priced_per_million_tokens():
 
 
 def test_an_unknown_price_or_count_is_null_not_zero():
+    assert cost_usd("openai:local", 10, 10) is None  # a server's model called "local" may well be paid for
     assert cost_usd("some-new-model", 10, 10) is None
     assert cost_usd(None, 10, 10) is None
     assert cost_usd("gpt-4o-mini", None, 10) is None

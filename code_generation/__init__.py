@@ -1,0 +1,41 @@
+"""create-script's library: test-driven code generation with a sandbox.
+
+    from code_generation import LoopOptions, generate_script
+    generation = generate_script(task, Path("prime_sum.py"), Path("test_prime_sum.py"), chat, history)
+
+See :mod:`code_generation.loop` (the loop), :mod:`code_generation.sandbox` (where tests run),
+:mod:`code_generation.extract` (code from replies), :mod:`code_generation.prompts`, :mod:`code_generation.usage`.
+"""
+
+from code_generation.errors import ChangedTestFileError, CodeGenerationError, ModelRequestError, SandboxError
+from code_generation.extract import extract_code, names_needed_from
+from code_generation.loop import (
+    Attempt,
+    Generation,
+    LoopOptions,
+    generate_script,
+    generate_tests,
+    limit_reply_tokens,
+)
+from code_generation.sandbox import SandboxLimits, SandboxRun, run_tests, scrub_environment
+from code_generation.usage import UsageReport
+
+__all__ = [
+    "Attempt",
+    "ChangedTestFileError",
+    "CodeGenerationError",
+    "Generation",
+    "LoopOptions",
+    "ModelRequestError",
+    "SandboxError",
+    "SandboxLimits",
+    "SandboxRun",
+    "UsageReport",
+    "extract_code",
+    "generate_script",
+    "generate_tests",
+    "limit_reply_tokens",
+    "names_needed_from",
+    "run_tests",
+    "scrub_environment",
+]
