@@ -16,10 +16,10 @@ the dense side, :func:`matches` evaluates them in Python on the BM25 side, with 
 from __future__ import annotations
 
 import functools
-import hashlib
+import operator
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,7 @@ RRF_K = 60
 CANDIDATES = 50
 MASK_CACHE = 16
 _SCALARS = (str, int, float, bool)
-_ORDERINGS = {
-    "$gt": lambda a, b: a > b,
-    "$gte": lambda a, b: a >= b,
-    "$lt": lambda a, b: a < b,
-    "$lte": lambda a, b: a <= b,
-}
+_ORDERINGS = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}
 _OPERATORS = ("$eq", "$ne", "$in", "$nin", *_ORDERINGS)
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 _WORD = re.compile(r"\w+")
@@ -57,9 +52,6 @@ class Hit:
     metadata: dict
     dense_rank: int | None
     bm25_rank: int | None
-
-
-# ---- tokenising ------------------------------------------------------------------------------------
 
 
 def split_identifier(token: str) -> list[str]:
@@ -101,9 +93,6 @@ def tokenize(text: str) -> list[str]:
     return _stemmer().stemWords(terms)
 
 
-# ---- metadata filters ------------------------------------------------------------------------------
-
-
 def _scalar(value: Any, where: Any) -> Any:
     if not isinstance(value, _SCALARS):
         raise ValueError(f"Filter value {value!r} in {where!r} must be a str, int, float or bool.")
@@ -125,7 +114,7 @@ def _parse_condition(key: str, condition: Any, where: Any) -> list[tuple]:
             value = tuple(_scalar(item, where) for item in value)
         elif op in _ORDERINGS and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ValueError(f"{op} in {where!r} needs an int or float, not {value!r}.")
-        leaves.append(("cmp", key, op, _scalar(value, where) if op not in ("$in", "$nin") else value))
+        leaves.append(("cmp", key, op, value if op in ("$in", "$nin") else _scalar(value, where)))
     return leaves
 
 
@@ -191,9 +180,6 @@ def matches(metadata: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
     return _evaluate(_parse(where), metadata)
 
 
-# ---- fusion ----------------------------------------------------------------------------------------
-
-
 def reciprocal_rank_fusion(
     rankings: Sequence[Sequence[str]], weights: Sequence[float] | None = None, k: int = RRF_K
 ) -> list[tuple[str, float]]:
@@ -216,9 +202,6 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda item: (-item[1], order[item[0]]))
 
 
-# ---- the retriever ---------------------------------------------------------------------------------
-
-
 class _Bm25Index:
     """The BM25 side: every stored document of the collection, tokenised and indexed once."""
 
@@ -227,7 +210,6 @@ class _Bm25Index:
 
         self.ids, self.texts, self.metadatas = ids, texts, metadatas
         self.count = len(ids)
-        self.digest = ids_digest(ids)
         vocabulary: dict[str, int] = {}
         corpus = [[vocabulary.setdefault(term, len(vocabulary)) for term in tokenize(text)] for text in texts]
         vocabulary.setdefault("", len(vocabulary))  # bm25s scores token-less documents through it
@@ -260,11 +242,6 @@ class _Bm25Index:
         positive = np.flatnonzero(scores > 0)
         best = positive[np.argsort(-scores[positive], kind="stable")[:n]]
         return [(int(i), float(scores[i])) for i in best]
-
-
-def ids_digest(ids: Sequence[str]) -> str:
-    """sha256 of the sorted ids: what a cache of a collection's BM25 index is keyed on (with the count)."""
-    return hashlib.sha256("\n".join(sorted(ids)).encode("utf-8")).hexdigest()
 
 
 class HybridRetriever:
@@ -405,13 +382,8 @@ class HybridRetriever:
     def _bm25_index(self, count: int) -> _Bm25Index:
         if self._bm25 is None or self._bm25.count != count:
             stored = self._collection.get(include=["documents", "metadatas"])
-            self._bm25 = _Bm25Index(
-                stored["ids"],
-                [text or "" for text in stored["documents"]],
-                [dict(m or {}) for m in stored["metadatas"]],
-                self.bm25_k1,
-                self.bm25_b,
-            )
+            texts, metadatas = [t or "" for t in stored["documents"]], [dict(m or {}) for m in stored["metadatas"]]
+            self._bm25 = _Bm25Index(stored["ids"], texts, metadatas, self.bm25_k1, self.bm25_b)
         return self._bm25
 
     def search(self, query: str, k: int = 10, where: dict | None = None, mode: str = "hybrid") -> list[Hit]:
@@ -473,13 +445,6 @@ class HybridRetriever:
             [[hit.id for hit in dense], [hit.id for hit in lexical]], [self.dense_weight, self.bm25_weight], self.rrf_k
         )
         return [
-            Hit(
-                doc_id,
-                score,
-                by_id[doc_id].text,
-                by_id[doc_id].metadata,
-                dense_ranks.get(doc_id),
-                bm25_ranks.get(doc_id),
-            )
+            replace(by_id[doc_id], score=score, dense_rank=dense_ranks.get(doc_id), bm25_rank=bm25_ranks.get(doc_id))
             for doc_id, score in fused
         ]

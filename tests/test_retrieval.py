@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from my_llm import Settings, get_embeddings
-from my_llm import retrieval
+from my_llm import Settings, get_embeddings, retrieval
 from my_llm.retrieval import HybridRetriever, matches, reciprocal_rank_fusion, split_identifier, tokenize
 
 pytestmark = pytest.mark.slow
@@ -30,14 +29,15 @@ FILTER_DOCS = [
     ("m4", "Melanie: note about the charity race with the kids", {"speaker": "Melanie", "session": 4}),
     ("c5", "Caroline: note about the pride parade and the mural", {"speaker": "Caroline", "session": 5, "image": True}),
     ("x6", "Narrator: note with no speaker, only a session", {"session": 6.5}),
+    ("n0", "Nobody: note with no metadata at all", {}),
 ]
 FILTERS = [
     ({"speaker": "Caroline"}, {"c1", "c3", "c5"}),
     ({"session": {"$gte": 3}}, {"c3", "m4", "c5", "x6"}),
     ({"$and": [{"speaker": "Caroline"}, {"session": {"$gte": 3}}]}, {"c3", "c5"}),
     ({"speaker": {"$in": ["Melanie", "Narrator"]}}, {"m1", "m4"}),
-    ({"speaker": {"$nin": ["Caroline"]}}, {"m1", "m4", "x6"}),
-    ({"speaker": {"$ne": "Melanie"}}, {"c1", "c3", "c5", "x6"}),
+    ({"speaker": {"$nin": ["Caroline"]}}, {"m1", "m4", "x6", "n0"}),  # as Chroma: a missing key is "not in"
+    ({"speaker": {"$ne": "Melanie"}}, {"c1", "c3", "c5", "x6", "n0"}),
     ({"$or": [{"session": {"$lt": 2}}, {"image": True}]}, {"c1", "m1", "c5"}),
     ({"session": {"$gt": 4, "$lte": 6.5}}, {"c5", "x6"}),
     ({"speaker": "Caroline", "session": 1}, {"c1"}),
