@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from my_llm import PubSubChatMessageHistory
 from my_llm.cli import main as my_llm
-from qna.shell import PROMPT, run_shell
+from qna.shell import HELP, PROMPT, run_shell
 
 
 def test_the_shell_answers_until_ctrl_c_and_ignores_blank_lines():
@@ -156,7 +156,7 @@ def test_the_shell_runs_commands_and_ctrl_c_cancels_only_the_answer():
         PROMPT,
         "\n[answer cancelled]",
         "the sources",
-        "Unknown command ':nope'. Commands: :sources (sources of the last answer), :reindex (index what changed), :quit",
+        f"Unknown command ':nope'. {HELP}",
         "sources of next question",
     ]
     assert next(inputs) == "never read"  # :quit stopped reading
