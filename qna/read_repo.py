@@ -48,22 +48,27 @@ def _split_patterns(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
-def update_index(index: RepoIndex, extensions, ignore, resummarise: bool, console: Console) -> None:
-    """Discover the repository's files and bring ``index`` up to date, with a progress bar.
+def discover_files(repo: Path, extensions, ignore, console: Console):
+    """What to index in ``repo`` (qna.files.discover), with the skipped files counted on the console.
 
     Raises:
         RepoError: nothing to index (an empty directory, or no file with the chosen extensions).
     """
-    found = discover(index.repo, extensions, ignore)
+    found = discover(repo, extensions, ignore)
     skipped = ", ".join(f"{len(paths)} {reason}" for reason, paths in sorted(found.skipped.items()))
     if not found.files:
         raise RepoError(
-            f"No files to index in {index.repo} (extensions {', '.join(extensions)}"
+            f"No files to index in {repo} (extensions {', '.join(extensions)}"
             + (f"; skipped: {skipped}" if skipped else "")
             + "). Point read-repo at a folder with source files, or choose others with --ext."
         )
     if skipped:
         console.print(f"Skipped: {skipped}")
+    return found
+
+
+def update_index(index: RepoIndex, found, resummarise: bool, console: Console) -> None:
+    """Bring ``index`` up to date with the discovered files, with a progress bar."""
     columns = (TextColumn("Indexing"), BarColumn(), MofNCompleteColumn(), FilesPerSecond(), TimeRemainingColumn())
     started = time.perf_counter()
     with Progress(*columns, console=console, transient=True) as progress:
@@ -123,6 +128,8 @@ def main(repo: Path, reindex, ext, ignore, summary_mode, resummarise, summaries_
         name = (
             validate_namespace(namespace) if namespace else namespace_from_name(NAMESPACE_PREFIX + repo.resolve().name)
         )
+        extensions, patterns = parse_extensions(ext), _split_patterns(ignore)
+        found = discover_files(repo, extensions, patterns, console)  # before anything is written
         spec = model or default_chat_spec(settings)
         if spec == "local":
             console.print("Answering with the bundled SmolLM2-135M: offline and tiny, it shows the path works, not "
@@ -134,18 +141,13 @@ def main(repo: Path, reindex, ext, ignore, summary_mode, resummarise, summaries_
                           summariser, mode, summaries_in_place)  # fmt: skip
         if reindex:
             index.reset()
-        extensions, patterns = parse_extensions(ext), _split_patterns(ignore)
-        update_index(index, extensions, patterns, resummarise, console)
+        update_index(index, found, resummarise, console)
         history = PubSubChatMessageHistory(name, source="read_repo", settings=settings)
-        _answer(
-            index,
-            chat,
-            history,
-            spec,
-            top_k,
-            question,
-            lambda: update_index(index, extensions, patterns, False, console),
-        )
+
+        def reindex_now() -> None:
+            update_index(index, discover_files(repo, extensions, patterns, console), False, console)
+
+        _answer(index, chat, history, spec, top_k, question, reindex_now)
     except MyLLMError as error:
         raise click.ClickException(str(error)) from error
 
