@@ -1,52 +1,17 @@
 """End to end against the real llama.cpp OpenAI-compatible server (``python -m llama_cpp.server``)."""
 
 import json
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from my_llm.cli import main as my_llm
-from my_llm.models import local_gguf_path
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    """The bundled SmolLM2 GGUF served by llama.cpp on a free port; yields the OpenAI base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(local_gguf_path()),
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, log.read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                assert time.monotonic() < deadline, "llama.cpp server did not answer in 120 s"
-                time.sleep(0.5)
-        yield base_url
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def test_the_memory_example_runs_through_the_openai_client(llama_server, settings, monkeypatch):
