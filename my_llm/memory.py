@@ -169,8 +169,11 @@ def save_vectorstore_memory(history: PubSubChatMessageHistory, embeddings: Embed
     Chroma id = record id, so a second call adds nothing. Records that left the live log (moved to
     the archive by ``clear()``) are removed from the store, so it always mirrors ``messages``.
     """
-    retriever = memory_retriever(history, embeddings)
-    records = [r for r in history.records() if r.content.strip()]
+    return _sync(memory_retriever(history, embeddings), history.records())
+
+
+def _sync(retriever: HybridRetriever, records: list[Record]) -> int:
+    records = [r for r in records if r.content.strip()]
     gone = retriever.ids() - {r.id for r in records}
     if gone:
         retriever.delete(sorted(gone))
@@ -203,9 +206,11 @@ def question_memory(
     speakers, and logs both turns with ``metadata.task = "question_memory"`` (the answer also lists
     the record ids it was given in ``metadata.sources``).
     """
-    save_vectorstore_memory(history, embeddings)
-    hits = memory_retriever(history, embeddings).search(question, k=k, where={"task": {"$ne": QUESTION_TASK}})
-    by_id = {r.id: r for r in history.records()}
+    records = history.records()  # read the log once: for the sync and for the hits' records
+    retriever = memory_retriever(history, embeddings)
+    _sync(retriever, records)
+    hits = retriever.search(question, k=k, where={"task": {"$ne": QUESTION_TASK}})
+    by_id = {r.id: r for r in records}
     used = sorted((by_id[h.id] for h in hits if h.id in by_id), key=lambda r: (r.created_at, r.id))
     excerpts = "\n".join(transcript_line(r) for r in used) or "(no messages)"
     prompt = [SystemMessage(ANSWER_PROMPT), HumanMessage(f"Excerpts:\n{excerpts}\n\nQuestion: {question}")]

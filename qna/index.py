@@ -221,20 +221,7 @@ class RepoIndex:
         if not self.retriever.count():
             raise RepoError(f"The index in {self.folder} is empty: run read-repo on the repository first.")
         return [
-            Hit(
-                Chunk(
-                    m["path"],
-                    int(m["start_line"]),
-                    int(m["end_line"]),
-                    hit.text,
-                    m["language"],
-                    m["kind"],
-                    m.get("symbol", ""),
-                ),
-                hit.score,
-            )
-            for hit in self.retriever.search(question, k=k, mode=mode)
-            for m in (hit.metadata,)
+            Hit(_chunk(hit.text, hit.metadata), hit.score) for hit in self.retriever.search(question, k=k, mode=mode)
         ]
 
     def rank_files(
@@ -251,6 +238,13 @@ class RepoIndex:
             scores.setdefault(hit.chunk.path, []).append(hit.score)
         totals = {path: sum(sorted(values, reverse=True)[:per_file]) for path, values in scores.items()}
         return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:k]
+
+
+def _chunk(text: str, meta: dict) -> Chunk:
+    return Chunk(
+        meta["path"], int(meta["start_line"]), int(meta["end_line"]), text, meta["language"], meta["kind"],
+        meta.get("symbol", ""),
+    )  # fmt: skip
 
 
 def _metadata(chunk: Chunk) -> dict:
