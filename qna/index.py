@@ -30,6 +30,10 @@ from qna.summaries import summarise_file
 
 COLLECTION = "repo"
 BATCH_CHUNKS = 256
+# Characters of a chunk that are embedded (BM25 and the answer see all of it). About 130 MiniLM tokens of
+# code: the path, symbol names, signature and docstring that a question's words meet. The rest of a
+# 1,500-character chunk costs embedding time for text the model would mostly truncate (256 tokens).
+EMBED_CHARS = 500
 # A summariser takes [(relpath, text)] and returns their summaries in order (structural or LLM).
 Summariser = Callable[[list[tuple[str, str]]], list[str]]
 
@@ -95,9 +99,11 @@ class RepoIndex:
         summariser: Summariser = structural_summaries,
         summary_mode: str = "structural",
         summaries_in_place: bool = False,
+        embed_chars: int = EMBED_CHARS,
     ) -> None:
         self.repo, self.folder = repo.resolve(), folder
         self.summariser, self.summary_mode, self.summaries_in_place = summariser, summary_mode, summaries_in_place
+        self.embed_chars = embed_chars
         self.manifest = Manifest(folder / "manifest.sqlite3")
         name = str(
             getattr(embeddings, "model_name", None) or getattr(embeddings, "model", None) or type(embeddings).__name__
@@ -197,7 +203,7 @@ class RepoIndex:
             [chunk.id for chunk in chunks],
             [chunk.text for chunk in chunks],
             [_metadata(chunk) for chunk in chunks],
-            embed_texts=[f"{chunk.path} {chunk.symbol}\n{chunk.text}" for chunk in chunks],
+            embed_texts=[embed_text(chunk, self.embed_chars) for chunk in chunks],
         )
         self.manifest.mark_done((p.relpath, p.digest, [c.id for c in p.chunks]) for p in batch)
         for pending in batch:
@@ -238,6 +244,12 @@ class RepoIndex:
             scores.setdefault(hit.chunk.path, []).append(hit.score)
         totals = {path: sum(sorted(values, reverse=True)[:per_file]) for path, values in scores.items()}
         return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:k]
+
+
+def embed_text(chunk: Chunk, max_chars: int = EMBED_CHARS) -> str:
+    """What the embedder sees for ``chunk``: ``"<path> <symbols>\n"`` then the chunk's first lines,
+    ``max_chars`` characters in all."""
+    return f"{chunk.path} {chunk.symbol}\n{chunk.text}"[:max_chars]
 
 
 def _chunk(text: str, meta: dict) -> Chunk:

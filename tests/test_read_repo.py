@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from langchain_core.embeddings import Embeddings
 
 from my_llm import Settings, get_embeddings
 from qna.files import discover
@@ -149,3 +150,31 @@ def test_files_are_ranked_by_their_best_few_chunks(small_repo, settings, embeddi
         h.score for h in index.search("area of a circle from its radius", k=100) if h.chunk.path == "pkg/geometry.py"
     ]
     assert ranked[0][1] == pytest.approx(sum(sorted(geometry_hits, reverse=True)[:3]))
+
+
+class _RecordingEmbeddings(Embeddings):
+    """The real embedder, remembering which document texts it was given."""
+
+    def __init__(self, inner):
+        self.inner, self.model_name, self.seen = inner, inner.model_name, []
+
+    def embed_documents(self, texts):
+        self.seen.extend(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text):
+        return self.inner.embed_query(text)
+
+
+@pytest.mark.slow
+def test_only_the_head_of_a_chunk_is_embedded_but_all_of_it_is_searched_and_cited(tmp_path, settings, embeddings):
+    body = "".join(f"    total += {n}  # step {n}\n" for n in range(40))
+    (tmp_path / "big.py").write_text(f"def long_function():\n    total = 0\n{body}    return 'zanzibar'\n")
+    recorder = _RecordingEmbeddings(embeddings)
+    index = RepoIndex(tmp_path, index_folder(settings.chroma_db_path, tmp_path), recorder, embed_chars=200)
+    index.update(discover(tmp_path).files)
+
+    code = [text for text in recorder.seen if text.startswith("big.py long_function\n")]
+    assert len(code) == 1 and len(code[0]) == 200 and "zanzibar" not in code[0]
+    hit = index.search("zanzibar", k=1, mode="bm25")[0]
+    assert hit.chunk.citation == "big.py:L1-43" and hit.chunk.text.endswith("return 'zanzibar'")
