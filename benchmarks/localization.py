@@ -1,7 +1,7 @@
 """Benchmark: file localization from bug reports with read-repo's index (file-level Acc@k).
 
     .venv/bin/python benchmarks/localization.py --data benchmarks/data/localization_dev.jsonl \
-        [--k 1,3,5,10] [--mode hybrid|dense|bm25] [--all-modes] [--cache-dir DIR] [--threads 1]
+        [--k 1,3,5,10] [--mode hybrid|dense|bm25] [--all-modes] [--cache-dir DIR] [--threads N]
 
 Each line of the data file is one example:
     {"id": "click-1903", "repo_dir": "site-packages:click", "query": "<issue text>", "gold_files": ["core.py"]}
@@ -13,7 +13,7 @@ are read from the data file's folder). ``gold_files`` are POSIX paths relative t
 For each distinct ``repo_dir`` the ``.py`` files are indexed once with ``qna.index.RepoIndex`` (tree-sitter
 chunks + structural summaries, local all-MiniLM-L6-v2 embeddings). For each example the query is searched
 (top ``--hits`` chunks, doubled until at least ``max(k)`` distinct files are ranked or the index runs out),
-hits are collapsed to distinct files (a file's rank is the rank of its best chunk or summary), and the
+hits are collapsed to distinct files (a file scores the sum of its best three hit scores), and the
 example is a hit at k when EVERY gold file ranks within the top k (file-level Acc@k, as in the SWE-bench
 file-localization figures below).
 
@@ -30,6 +30,7 @@ import argparse
 import importlib.util
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -229,7 +230,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--all-modes", action="store_true", help="also rank with the other two modes")
     parser.add_argument("--hits", type=int, default=50, help="chunks retrieved per query before doubling [50]")
     parser.add_argument("--cache-dir", type=Path, default=None, help="keep the indexes here across runs")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for embedding [1]")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads for embedding [all cores]"
+    )
     args = parser.parse_args(argv)
     if args.hits < 1 or args.threads < 1:
         parser.error("--hits and --threads must be >= 1.")
@@ -237,7 +240,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def load_embeddings(threads: int):
-    """The local embedder, loaded now and limited to ``threads`` torch threads (the machine is shared)."""
+    """The local embedder, loaded now and using ``threads`` torch threads (fewer when the machine is shared)."""
     embeddings = get_embeddings("local")
     embeddings.embed_query("warm up")  # loads the model, which sets its own thread count
     import torch
