@@ -85,7 +85,8 @@ class RepoIndex:
     Args:
         repo: the repository's root folder.
         folder: where the index lives (see :func:`index_folder`).
-        embeddings: the embedder for chunks and questions; a change of embedder rebuilds the collection.
+        embeddings: the embedder for chunks and questions; a change of embedder (or of ``embed_chars``)
+            rebuilds the collection.
         summariser: turns files into Markdown summaries (:func:`structural_summaries` by default).
         summary_mode: the summary cache's key for this summariser (``structural`` or ``llm:<model>``).
         summaries_in_place: write ``script.md`` beside ``script.py`` (the seed's behaviour) instead of
@@ -113,7 +114,12 @@ class RepoIndex:
         self.retriever = HybridRetriever(folder / "chroma", self.embeddings, collection=COLLECTION)
         if self.manifest.get_meta("embeddings") not in (None, name):
             self.reset()  # vectors from another embedder cannot be searched with this one
+        # Indexes written before heads were embedded have no "embedded_text": their vectors are of whole chunks.
+        embedded_text = f"path symbols, first {embed_chars} characters"
+        if self.manifest.get_meta("embedded_text") != embedded_text and self.manifest.files():
+            self.reset()  # one collection holds vectors of one kind of text
         self.manifest.set_meta("embeddings", name)
+        self.manifest.set_meta("embedded_text", embedded_text)
 
     @property
     def summaries_folder(self) -> Path:

@@ -178,3 +178,16 @@ def test_only_the_head_of_a_chunk_is_embedded_but_all_of_it_is_searched_and_cite
     assert len(code) == 1 and len(code[0]) == 200 and "zanzibar" not in code[0]
     hit = index.search("zanzibar", k=1, mode="bm25")[0]
     assert hit.chunk.citation == "big.py:L1-43" and hit.chunk.text.endswith("return 'zanzibar'")
+
+
+@pytest.mark.slow
+def test_a_change_of_embedded_text_rebuilds_the_index(small_repo, settings, embeddings):
+    folder = index_folder(settings.chroma_db_path, small_repo)
+    first = RepoIndex(small_repo, folder, embeddings, embed_chars=200).update(discover(small_repo).files)
+    same = RepoIndex(small_repo, folder, embeddings, embed_chars=200).update(discover(small_repo).files)
+    assert (same.indexed, same.embedded) == ([], 0)
+
+    wider = RepoIndex(small_repo, folder, embeddings, embed_chars=300)
+    again = wider.update(discover(small_repo).files)
+    assert len(again.indexed) == 3 and again.chunks_added == first.chunks_added == wider.retriever.count()
+    assert again.embedded > 0  # every vector is of the new, longer text
