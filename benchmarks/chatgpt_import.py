@@ -165,7 +165,7 @@ def write_export(path: Path, target_bytes: int, seed: int) -> dict:
 def child_import(export: Path, root: Path) -> None:
     """Run in the child process: import with Pub/Sub off, print one JSON line."""
     from my_llm import PubSubChatMessageHistory, Settings
-    from my_llm.chatgpt import import_chatgpt_export
+    from my_llm.importers.chatgpt import import_chatgpt_export
 
     settings = Settings(message_history=root / "logs", chroma_db_path=root / "chroma", google_cloud_project=None)
     history = PubSubChatMessageHistory("chatgpt-bench", settings=settings)

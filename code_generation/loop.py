@@ -24,8 +24,7 @@ from code_generation.extract import extract_code, names_needed_from
 from code_generation.sandbox import SandboxLimits, SandboxRun, file_sha256, run_tests
 from code_generation.usage import UsageReport
 from my_llm import PubSubChatMessageHistory
-from my_llm.messages import text_of
-from my_llm.standards import stamp_reply
+from my_llm.models import stamp_reply, text_of
 
 OnRequest = Callable[[str, UsageReport], None]
 

@@ -2,7 +2,7 @@
 
 The seed used LangChain's ``get_openai_callback``, whose report read ``Tokens Used``, ``Prompt Tokens``,
 ``Completion Tokens``, ``Successful Requests`` and ``Total Cost (USD)``; :meth:`UsageReport.format` keeps
-that layout. Token counts and prices come from :mod:`my_llm.costs`; an unknown price stays unknown
+that layout. Token counts and prices come from :mod:`my_llm.models`; an unknown price stays unknown
 (None, printed as "unknown"), never 0.
 """
 
@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 from langchain_core.messages import BaseMessage
 
-from my_llm.costs import usage_for
-from my_llm.messages import model_of
+from my_llm.models import model_of, usage_for
 
 
 @dataclass(frozen=True)

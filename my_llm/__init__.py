@@ -1,9 +1,14 @@
 """my_llm: keep, search and reuse what you say to LLMs.
 
-The public API; CLIs import from here.
+The public API; CLIs and the sibling packages (``qna``, ``code_generation``) import from here or from a
+subpackage face (``my_llm.history``, ``my_llm.log``, ``my_llm.memory``, ``my_llm.models``,
+``my_llm.retrieval``, ``my_llm.importers.chatgpt``), never from a module inside one.
+
+Rooms, lowest first (each imports only from rooms below it; checked by import-linter, see pyproject.toml):
+``errors``, ``config`` -> ``record`` -> ``models``, ``retrieval`` -> ``log`` -> ``history`` ->
+``memory``, ``importers`` -> ``langchain_class``, ``standards`` (the seed's paths) -> ``cli``.
 """
 
-from my_llm.chatgpt import ExportError, ImportReport, import_chatgpt_export
 from my_llm.config import Settings
 from my_llm.errors import (
     ConfigError,
@@ -14,19 +19,21 @@ from my_llm.errors import (
     RepoError,
     StoreError,
 )
+from my_llm.history import ChatHistory, TimedChatMessage, to_message, to_timed_message
+from my_llm.importers.chatgpt import ExportError, ImportReport, import_chatgpt_export
 from my_llm.langchain_class import PubSubChatMessageHistory
-from my_llm.messages import Record, TimedChatMessage
+from my_llm.log import MessageStore, Publisher, list_namespaces
+from my_llm.memory import MemoryAnswer, request_llm
 from my_llm.models import default_chat_spec, get_chat_model, get_embeddings, model_label
-from my_llm.namespaces import namespace_from_name, topic_id_for, validate_namespace
-from my_llm.publisher import Publisher
-from my_llm.standards import request_llm
-from my_llm.store import MessageStore, list_namespaces
+from my_llm.record import Record, namespace_from_name, parse_time, topic_id_for, validate_namespace
 
 __all__ = [
+    "ChatHistory",
     "ConfigError",
     "ExportError",
     "ImportReport",
     "InvalidNamespaceError",
+    "MemoryAnswer",
     "MessageStore",
     "ModelUnavailableError",
     "MyLLMError",
@@ -44,8 +51,11 @@ __all__ = [
     "import_chatgpt_export",
     "list_namespaces",
     "model_label",
-    "request_llm",
     "namespace_from_name",
+    "parse_time",
+    "request_llm",
+    "to_message",
+    "to_timed_message",
     "topic_id_for",
     "validate_namespace",
 ]

@@ -22,12 +22,10 @@ from my_llm import (
     Settings,
     get_chat_model,
     list_namespaces,
+    parse_time,
     validate_namespace,
 )
-from my_llm.messages import parse_time
-from my_llm.outbox import Outbox
-from my_llm.replay import replay_namespace
-from my_llm.store import read_records
+from my_llm.log import Outbox, read_records, replay_namespace
 
 _RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

@@ -1,54 +1,9 @@
-"""request_llm: the seed's helper for one logged turn of a conversation."""
+"""The seed's import path for ``request_llm``: ``import my_llm.standards as my_llm; my_llm.request_llm(...)``.
 
-from __future__ import annotations
+The function lives in :mod:`my_llm.memory`; this module only keeps the seed's scripts working.
+"""
 
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, trim_messages
+from my_llm.memory import history_that_fits, request_llm
+from my_llm.models import stamp_reply
 
-from my_llm.costs import count_message_tokens, with_counted_usage
-from my_llm.langchain_class import PubSubChatMessageHistory
-from my_llm.messages import model_of, text_of
-from my_llm.models import chat_model_name, context_tokens
-
-ANSWER_RESERVE_TOKENS = 512
-
-
-def history_that_fits(messages: list[BaseMessage], budget_tokens: int) -> list[BaseMessage]:
-    """The most recent ``messages`` that fit in ``budget_tokens`` (counted with cl100k), starting on a
-    human turn so the model never sees an answer without its question; system messages are kept."""
-    return trim_messages(
-        messages,
-        max_tokens=max(budget_tokens, 0),
-        token_counter=count_message_tokens,
-        strategy="last",
-        start_on="human",
-        include_system=True,
-        allow_partial=False,
-    )
-
-
-def stamp_reply(reply: BaseMessage, prompt: list[BaseMessage], chat: BaseChatModel) -> BaseMessage:
-    """The reply with token usage (counted offline if the provider gave none) and the model's name."""
-    reply = with_counted_usage(reply, prompt)
-    if model_of(reply) is None and chat_model_name(chat):
-        metadata = {**reply.response_metadata, "model_name": chat_model_name(chat)}
-        reply = reply.model_copy(update={"response_metadata": metadata})
-    return reply
-
-
-def request_llm(prompt: str, chat: BaseChatModel, memory: PubSubChatMessageHistory) -> str:
-    """Send ``prompt`` with the conversation so far, log the prompt and the reply, return the reply's text.
-
-    The history is LangChain's current pattern (messages passed explicitly; the deprecated
-    ``ConversationChain`` is gone), trimmed from the oldest end to fit the model's context. The AI
-    record carries ``model`` and ``usage`` (tokens and cost in USD; see :mod:`my_llm.costs`).
-
-    Raises:
-        StoreError: the log could not be written (the model was still called).
-    """
-    question = HumanMessage(prompt)
-    budget = context_tokens(chat) - ANSWER_RESERVE_TOKENS - count_message_tokens([question])
-    sent = [*history_that_fits(memory.messages, budget), question]
-    reply = stamp_reply(chat.invoke(sent), sent, chat)
-    memory.add_messages([question, reply])
-    return text_of(reply)
+__all__ = ["history_that_fits", "request_llm", "stamp_reply"]

@@ -1,18 +1,19 @@
-"""Answer a question from retrieved chunks with a chat model, and log both through the memory class."""
+"""Answer a question about a repository from retrieved chunks, citing ``path:Lstart-end``.
+
+The model call and the logging of both turns are :func:`my_llm.memory.answer_from_context`, shared with
+conversation memory; this module builds the excerpts from chunks and formats the sources.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from my_llm import PubSubChatMessageHistory
-from my_llm.messages import text_of
-from my_llm.standards import stamp_reply
-from qna.index import Hit
+from my_llm.history import ChatHistory
+from my_llm.memory import answer_from_context
+from qna.index import ChunkHit
 
 SYSTEM_PROMPT = (
     "You answer questions about a software repository. Use only the excerpts below, each headed by its "
@@ -28,10 +29,10 @@ class Answer:
     """The model's answer and the hits it was given, in citation order."""
 
     text: str
-    sources: list[Hit]
+    sources: list[ChunkHit]
 
 
-def context_block(hits: list[Hit], budget_chars: int = CONTEXT_CHARS) -> tuple[str, list[Hit]]:
+def context_block(hits: list[ChunkHit], budget_chars: int = CONTEXT_CHARS) -> tuple[str, list[ChunkHit]]:
     """The excerpts that fit in ``budget_chars``, nearest first, and the hits they came from.
 
     The first hit is always kept (cut to the budget) so a question never goes out with no context.
@@ -51,9 +52,9 @@ def context_block(hits: list[Hit], budget_chars: int = CONTEXT_CHARS) -> tuple[s
 
 def answer_question(
     question: str,
-    hits: list[Hit],
+    hits: list[ChunkHit],
     chat: BaseChatModel,
-    history: PubSubChatMessageHistory | None = None,
+    history: ChatHistory | None = None,
     model_name: str | None = None,
     on_token: Callable[[str], None] | None = None,
 ) -> Answer:
@@ -65,34 +66,10 @@ def answer_question(
     the partial answer are logged with ``metadata.cancelled = true`` and the interrupt is re-raised.
     """
     context, used = context_block(hits)
-    prompt = [SystemMessage(SYSTEM_PROMPT), HumanMessage(f"Excerpts:\n{context}\nQuestion: {question}")]
-    reply = None
-    try:
-        for piece in chat.stream(prompt):
-            reply = piece if reply is None else reply + piece
-            if on_token and piece.text:
-                on_token(piece.text)
-    except KeyboardInterrupt:
-        _log(history, question, reply, prompt, chat, model_name, cancelled=True)
-        raise
-    text = _log(history, question, reply, prompt, chat, model_name)
-    return Answer(text=text, sources=used)
-
-
-def _log(history, question, reply, prompt, chat, model_name, cancelled: bool = False) -> str:
-    reply = stamp_reply(reply if reply is not None else AIMessage(""), prompt, chat)
-    text = text_of(reply).strip() or "(The model returned an empty answer.)"
-    if history is not None:
-        logged = AIMessage(
-            content=text,
-            usage_metadata=reply.usage_metadata,
-            response_metadata={"model_name": model_name or reply.response_metadata.get("model_name")},
-        )
-        records = [history.to_record(HumanMessage(question)), history.to_record(logged)]
-        if cancelled:
-            records = [dataclasses.replace(record, metadata={"cancelled": True}) for record in records]
-        history.add_records(records)
-    return text
+    answer = answer_from_context(
+        chat, SYSTEM_PROMPT, context, question, history=history, model_name=model_name, on_token=on_token
+    )
+    return Answer(text=answer.text, sources=used)
 
 
 def format_sources(answer: Answer) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
-from my_llm.errors import RepoError
+from my_llm import RepoError
 from my_llm.retrieval import HybridRetriever
 from qna.chunking import Chunk, chunk_text, language_of
 from qna.files import SourceFile
@@ -52,7 +52,7 @@ def structural_summaries(items: list[tuple[str, str]]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Hit:
+class ChunkHit:
     """A retrieved chunk and its fused score (higher is better)."""
 
     chunk: Chunk
@@ -225,7 +225,7 @@ class RepoIndex:
             report.removed.append(relpath)
         self.manifest.forget(paths)
 
-    def search(self, question: str, k: int = 6, mode: str = "hybrid") -> list[Hit]:
+    def search(self, question: str, k: int = 6, mode: str = "hybrid") -> list[ChunkHit]:
         """The ``k`` chunks (code or summaries) that best match ``question``, best first.
 
         Raises:
@@ -234,7 +234,8 @@ class RepoIndex:
         if not self.retriever.count():
             raise RepoError(f"The index in {self.folder} is empty: run read-repo on the repository first.")
         return [
-            Hit(_chunk(hit.text, hit.metadata), hit.score) for hit in self.retriever.search(question, k=k, mode=mode)
+            ChunkHit(_chunk(hit.text, hit.metadata), hit.score)
+            for hit in self.retriever.search(question, k=k, mode=mode)
         ]
 
     def rank_files(

@@ -15,7 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from my_llm import PubSubChatMessageHistory, Settings
-from my_llm.chatgpt import (
+from my_llm.importers.chatgpt import (
     ExportError,
     active_branch,
     branches,
@@ -486,8 +486,9 @@ def test_a_bad_conversation_stops_the_import_naming_file_and_id_and_keeps_the_on
     with pytest.raises(ExportError) as raised:
         import_chatgpt_export(history, export)
     message_text = str(raised.value)
-    assert str(export) in message_text and "conversation #2 'bad'" in message_text and problem in message_text
-    assert raised.value.conversation_id == "bad" and raised.value.file == str(export)
+    assert message_text.startswith(f"{export}, conversation #2 of the file (counting from 1), id 'bad': ")
+    assert problem in message_text and "fix or remove it and run the import again" in message_text
+    assert (raised.value.file, raised.value.index, raised.value.conversation_id) == (str(export), 2, "bad")
     assert contents(history) == [("good-1", "human", "q1"), ("good-1", "ai", "a1")]  # nothing of 'bad', nothing after
     assert raised.value.report.conversations == 1 and raised.value.report.messages_imported == 2
 
@@ -496,16 +497,15 @@ def test_a_bad_conversation_stops_the_import_naming_file_and_id_and_keeps_the_on
     ("item", "problem"),
     [(42, "is a JSON number, not an object"), ("text", "is a JSON string"), ({"title": "no id"}, "has no 'id'")],
 )
-def test_a_conversation_without_an_id_is_named_by_its_position_and_byte_offset(history, tmp_path, item, problem):
-    good = json.dumps(chat("good", "q", "a"))
-    export = tmp_path / "conversations.json"
-    export.write_text(f"[{good}, {json.dumps(item)}]", encoding="utf-8")
+def test_a_conversation_without_an_id_is_named_by_its_position_far_into_the_file(history, tmp_path, item, problem):
+    good = [chat(f"c{i}", "q" * 500, "a") for i in range(150)]  # about 120 KB: the parser reads 64 KiB chunks
+    export = write_export(tmp_path / "conversations.json", [*good, item, chat("after", "q")])
     with pytest.raises(ExportError) as raised:
         import_chatgpt_export(history, export)
-    data = export.read_bytes()
-    end = data.rindex(b"]")  # the item ends just before the closing bracket (a bare value: at the bracket)
-    assert f"{export}, conversation #2 (ending by byte " in str(raised.value) and problem in str(raised.value)
-    assert raised.value.offset in (end, end + 1) and len(history.records()) == 2
+    expected = f"{export}, conversation #151 of the file (counting from 1), which has no id: {problem}"
+    assert str(raised.value).startswith(expected)
+    assert (raised.value.file, raised.value.index, raised.value.conversation_id) == (str(export), 151, None)
+    assert len(history.records()) == 300 and raised.value.report.conversations == 150
 
 
 def test_truncated_json_names_the_byte_where_it_ends_and_keeps_whole_conversations(history, tmp_path):
@@ -515,12 +515,9 @@ def test_truncated_json_names_the_byte_where_it_ends_and_keeps_whole_conversatio
     export.write_text(cut, encoding="utf-8")
     with pytest.raises(ExportError) as raised:
         import_chatgpt_export(history, export)
-    assert raised.value.offset == len(cut)
-    assert (
-        f"(byte {len(cut)})" in str(raised.value)
-        and "truncated" in str(raised.value)
-        and str(export) in str(raised.value)
-    )
+    assert str(raised.value).startswith(f"{export}, after conversation #2 of the file (counting from 1), id 'two': ")
+    assert "truncated" in str(raised.value)
+    assert (raised.value.index, raised.value.conversation_id, raised.value.after) == (2, "two", True)
     assert [s for s, _, _ in contents(history)] == ["one", "one", "two", "two"]
 
 
@@ -532,16 +529,16 @@ def test_truncated_json_names_the_byte_where_it_ends_and_keeps_whole_conversatio
         (lambda good: good[:-1] + ', {"id": "x" "y"}]', '"y"'),
     ],
 )
-def test_invalid_json_names_its_exact_byte_offset_far_into_the_file(history, tmp_path, broken, needle):
+def test_invalid_json_names_the_last_conversation_read_far_into_the_file(history, tmp_path, broken, needle):
     many = [chat(f"c{i}", "q" * 500, "a" * 500) for i in range(200)]  # about 250 KB: several parser chunks
     export = tmp_path / "conversations.json"
     export.write_text(broken(json.dumps(many)), encoding="utf-8")
-    data = export.read_bytes()
     with pytest.raises(ExportError) as raised:
         import_chatgpt_export(history, export)
-    start = data.rindex(needle.encode())
-    assert start <= raised.value.offset < start + len(needle) and raised.value.offset > 200_000  # in the bad token
-    assert "not valid JSON" in str(raised.value) and f"(byte {raised.value.offset})" in str(raised.value)
+    message_text = str(raised.value)
+    assert message_text.startswith(f"{export}, after conversation #200 of the file (counting from 1), id 'c199': ")
+    assert "not valid JSON" in message_text and needle in message_text  # ijson's text around the error
+    assert (raised.value.file, raised.value.index, raised.value.conversation_id) == (str(export), 200, "c199")
     assert len({r.session_id for r in history.records()}) == 200  # everything before the bad bytes
 
 
@@ -560,7 +557,8 @@ def test_files_that_are_not_a_json_array_are_refused(history, tmp_path, data, pr
     export.write_bytes(data)
     with pytest.raises(ExportError, match=problem) as raised:
         import_chatgpt_export(history, export)
-    assert str(export) in str(raised.value) and history.records() == []
+    assert str(raised.value).startswith(str(export)) and history.records() == []
+    assert raised.value.file == str(export) and raised.value.conversation_id is None
 
 
 def test_a_utf8_bom_and_an_empty_array_are_fine(history, tmp_path):
@@ -622,14 +620,58 @@ def test_split_files_are_read_in_order_from_a_folder_or_a_zip(history, tmp_path,
     assert [s for s, _, _ in contents(other)] == ["c0", "c2", "c10"]
 
 
-def test_an_error_in_a_later_split_file_names_that_file(history, tmp_path):
+@pytest.mark.parametrize("packed", [False, True])
+def test_an_error_in_a_later_split_file_names_that_file_and_its_conversation(history, tmp_path, packed):
     folder = tmp_path / "export"
-    write_export(folder / "conversations-000.json", [chat("first", "q")])
-    (folder / "conversations-001.json").write_text('[{"id": ', encoding="utf-8")
+    write_export(folder / "conversations-000.json", [chat("first", "q"), chat("second", "q")])
+    cut = json.dumps([chat("third", "q")])[:-1] + ', {"id": '
+    (folder / "conversations-001.json").write_text(cut, encoding="utf-8")
+    (folder / "conversations-002.json").write_text("[]", encoding="utf-8")
+    bad, source = str(folder / "conversations-001.json"), folder
+    if packed:
+        source = tmp_path / "export.zip"
+        with zipfile.ZipFile(source, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for path in sorted(folder.iterdir()):
+                zipped.write(path, f"user/{path.name}")
+        bad = f"{source}:user/conversations-001.json"
     with pytest.raises(ExportError) as raised:
-        import_chatgpt_export(history, folder)
-    assert raised.value.file == str(folder / "conversations-001.json") and raised.value.offset == 8
-    assert [s for s, _, _ in contents(history)] == ["first"]
+        import_chatgpt_export(history, source)
+    assert str(raised.value).startswith(f"{bad}, after conversation #1 of the file (counting from 1), id 'third': ")
+    assert "truncated" in str(raised.value)
+    assert (raised.value.file, raised.value.index, raised.value.conversation_id) == (bad, 1, "third")
+    assert [s for s, _, _ in contents(history)] == ["first", "second", "third"]
+
+
+@pytest.mark.parametrize("count", [1, 100])
+def test_a_damaged_zip_member_names_the_member_and_keeps_what_was_read(history, tmp_path, count):
+    data = json.dumps([chat(f"c{i}", f"{i:03d}" + "q" * 2000) for i in range(count)]).encode()
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zipped:
+        zipped.writestr("conversations.json", data)
+    packed = archive.read_bytes()
+    at = packed.rindex(b"q" * 2000)
+    archive.write_bytes(packed[:at] + b"x" + packed[at + 1 :])  # still JSON, but the CRC no longer matches
+    with pytest.raises(ExportError) as raised:
+        import_chatgpt_export(history, archive)
+    message_text, index = str(raised.value), raised.value.index
+    assert "cannot be read" in message_text and "CRC" in message_text
+    if count == 1:  # the member is read whole before parsing starts
+        assert message_text.startswith(f"{archive}:conversations.json: cannot be read") and index is None
+        assert history.records() == []
+    else:  # the check fails when the last chunk is read: the conversations parsed before it are kept
+        assert 0 < index < count and raised.value.conversation_id == f"c{index - 1}"
+        where = f"{archive}:conversations.json, after conversation #{index} of the file (counting from 1)"
+        assert message_text.startswith(where)
+        assert [s for s, _, _ in contents(history)] == [f"c{i}" for i in range(index)]
+
+
+def test_bad_json_before_the_first_conversation_says_so(history, tmp_path):
+    export = tmp_path / "conversations.json"
+    export.write_text('[{"id": ', encoding="utf-8")
+    with pytest.raises(ExportError) as raised:
+        import_chatgpt_export(history, export)
+    assert str(raised.value).startswith(f"{export}, before the first conversation: the file ends early")
+    assert (raised.value.index, raised.value.conversation_id) == (0, None)
 
 
 def test_iter_conversations_streams_one_conversation_at_a_time(tmp_path):
@@ -637,8 +679,13 @@ def test_iter_conversations_streams_one_conversation_at_a_time(tmp_path):
     export.write_text(json.dumps([chat("first", "q")])[:-1] + ", oops", encoding="utf-8")
     stream = iter_conversations(export)
     assert next(stream)["id"] == "first"  # read before the parser ever reaches the bad bytes
-    with pytest.raises(ExportError):
+    with pytest.raises(ExportError, match="after conversation #1 of the file .counting from 1., id 'first'"):
         next(stream)
+    write_export(export, [chat("first", "q"), [1, 2]])
+    with pytest.raises(
+        ExportError, match="conversation #2 of the file .counting from 1., which has no id: is not a JSON object"
+    ):
+        list(iter_conversations(export))
 
 
 def test_memory_stays_bounded_on_a_large_export(tmp_path):
@@ -724,16 +771,31 @@ def test_a_failed_import_completes_after_the_fix(history, tmp_path):
     assert [s for s, _, _ in contents(history)] == ["c0", "c0", "c1", "c1", "bad", "c2", "c2", "c3", "c3"]
 
 
-def test_progress_is_reported_after_each_conversation_up_to_the_total(history, tmp_path):
+@pytest.mark.parametrize("packed", [False, True])
+def test_progress_is_reported_after_each_conversation_up_to_the_total(history, tmp_path, packed):
     folder = tmp_path / "export"
     write_export(folder / "conversations-000.json", [chat("a", "q"), chat("b", "q")])
     write_export(folder / "conversations-001.json", [chat("c", "q")])
-    calls = []
-    import_chatgpt_export(history, folder, on_conversation=lambda *args: calls.append((*args, len(history.records()))))
     total = sum(path.stat().st_size for path in folder.iterdir())
+    source = folder
+    if packed:  # progress in the members' uncompressed bytes
+        source = tmp_path / "export.zip"
+        with zipfile.ZipFile(source, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for path in folder.iterdir():
+                zipped.write(path, path.name)
+    calls = []
+    import_chatgpt_export(history, source, on_conversation=lambda *args: calls.append((*args, len(history.records()))))
     assert [(done, seen) for done, _, _, seen in calls] == [(1, 1), (2, 2), (3, 3)]  # called after the append
     assert {t for _, _, t, _ in calls} == {total}
-    assert calls[0][1] <= calls[1][1] < calls[2][1] == total  # bytes the parser has read (64 KiB chunks)
+    assert 0 < calls[0][1] <= calls[1][1] < calls[2][1] == total  # bytes the parser has read (64 KiB chunks)
+
+
+def test_progress_on_a_large_file_moves_with_the_parser(history, tmp_path):
+    export = write_export(tmp_path / "conversations.json", [chat(f"c{i}", "q" * 2000) for i in range(200)])
+    reads = []
+    import_chatgpt_export(history, export, on_conversation=lambda _done, read, _total: reads.append(read))
+    assert reads == sorted(reads) and len(set(reads)) > 5 and reads[0] < export.stat().st_size // 2
+    assert reads[-1] == export.stat().st_size
 
 
 def test_duplicate_conversations_across_files_are_imported_once(history, tmp_path):

@@ -1,7 +1,7 @@
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from my_llm.costs import cost_usd, count_message_tokens, count_tokens, price_key, usage_for, with_counted_usage
+from my_llm.models import cost_usd, count_message_tokens, count_tokens, price_key, usage_for, with_counted_usage
 
 
 @pytest.mark.parametrize(

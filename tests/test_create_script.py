@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage
 from code_generation import extract_code, names_needed_from
 from code_generation.create_script import main as create_script
 from my_llm import PubSubChatMessageHistory
-from my_llm.costs import cost_usd
+from my_llm.models import cost_usd
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_KEYS = ("input_tokens", "output_tokens")

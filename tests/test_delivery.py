@@ -12,7 +12,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from my_llm import PubSubChatMessageHistory, Settings
 from my_llm.cli import main as my_llm
-from my_llm.store import read_records
+from my_llm.log import read_records
 from tests.pubsub_helpers import ensure_topic, pull_all, subscribe
 
 pytestmark = pytest.mark.emulator

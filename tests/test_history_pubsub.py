@@ -8,7 +8,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from my_llm import InvalidNamespaceError, PubSubChatMessageHistory, Settings
-from my_llm.langchain_class import _say_disk_only
+from my_llm.history.chat_history import _say_disk_only
 from tests.pubsub_helpers import pull_all, subscribe
 
 
@@ -81,7 +81,7 @@ def test_200_messages_through_the_history_are_pulled_back_from_pubsub(emulator_e
             "namespace": "pubsub-200",
             "role": record.role,
             "id": record_id,
-            "schema": "1",
+            "schema": "2",
         }
         assert message.ordering_key == history.session_id
 

@@ -5,8 +5,8 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from my_llm import MyLLMError, PubSubChatMessageHistory, get_embeddings, request_llm
-from my_llm.costs import count_tokens
+from my_llm import MyLLMError, PubSubChatMessageHistory, get_embeddings, request_llm, to_message
+from my_llm.models import count_tokens
 
 
 class RecordingChat(FakeListChatModel):
@@ -19,6 +19,10 @@ class RecordingChat(FakeListChatModel):
     def _call(self, messages, stop=None, run_manager=None, **kwargs):
         self.seen.append(list(messages))
         return super()._call(messages, stop, run_manager, **kwargs)
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        self.seen.append(list(messages))
+        yield from super()._stream(messages, stop, run_manager, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +78,8 @@ def test_a_summary_is_logged_as_a_summary_record(settings):
     assert summary.model == "gpt-4o-mini" and summary.usage["output_tokens"] == count_tokens(summary.content)
     prompt = memory.chat.seen[0][1].content
     assert "assistant: Cats are great" in prompt and "I like cats" not in prompt
-    assert isinstance(memory.messages[-1], SystemMessage)
+    assert isinstance(to_message(summary), SystemMessage)  # context a model can be given explicitly...
+    assert [m.content for m in memory.messages] == ["I like cats", "Cats are great", "Tell me more"]  # ...not a turn
 
 
 def test_a_long_conversation_is_summarised_by_map_reduce(settings):
@@ -122,7 +127,8 @@ def test_question_memory_answers_from_retrieved_messages_and_logs_the_turn(setti
     for i in range(20):
         memory.add_user_message(f"Unrelated note {i} about train timetables")
     result = memory.question_memory("What random animal have you said?", k=3)
-    assert result.answer == "You said the axolotl." and str(result) == result.result == result.answer
+    assert result.answer == "You said the axolotl." and str(result) == result["result"] == result.answer
+    assert result["source_documents"] == result.messages
     assert "ANIMAL: axolotl" in [r.content for r in result.messages]
     prompt = chat.seen[0][1].content
     assert "assistant: ANIMAL: axolotl" in prompt and prompt.count("\n[") == 3  # 3 excerpts, with times

@@ -5,10 +5,11 @@ import pytest
 from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, SystemMessage, ToolMessage
 
 from my_llm import InvalidNamespaceError, Record, TimedChatMessage
-from my_llm.messages import format_time, parse_time, role_of
+from my_llm.history import role_of, to_message, to_timed_message
+from my_llm.record import format_time, parse_time
 
 
-def test_a_new_record_has_the_schema_1_fields_in_order():
+def test_a_new_record_has_the_schema_2_fields_in_order():
     moment = datetime(2026, 11, 21, 10, 0, 0, 123456, tzinfo=timezone.utc)
     record = Record.new("debugger", "s1", "human", "héllo", created_at=moment, metadata={"k": 1})
     data = json.loads(record.to_json())
@@ -24,11 +25,23 @@ def test_a_new_record_has_the_schema_1_fields_in_order():
         "model",
         "usage",
         "metadata",
+        "message",
     ]
-    assert data["schema"] == 1 and len(data["id"]) == 32 and int(data["id"], 16) >= 0
+    assert data["schema"] == 2 and data["message"] is None and len(data["id"]) == 32 and int(data["id"], 16) >= 0
     assert data["created_at"] == "2026-11-21T10:00:00.123456Z"
     assert data["content"] == "héllo" and "héllo" in record.to_json()  # not \\u-escaped
     assert data["source"] == "live" and data["model"] is None and data["usage"] is None
+
+
+def test_schema_1_lines_are_still_read():
+    line = (
+        '{"schema":1,"id":"a1","namespace":"ns","session_id":"s","role":"ai","content":"hi",'
+        '"created_at":"2026-11-21T10:00:00.000000Z","source":"live","model":null,"usage":null,"metadata":{}}'
+    )
+    record = Record.from_json(line)
+    assert record.schema == 1 and record.message is None and record.content == "hi"
+    message = to_message(record)
+    assert type(message) is AIMessage and message.content == "hi" and message.id == "a1"
 
 
 def test_records_round_trip_through_json():
@@ -52,7 +65,7 @@ def test_two_records_never_share_an_id():
     ("line", "says"),
     [
         ('{"schema": 1, "id": "x"}', "missing the field"),
-        ('{"schema": 2, "id": "x"}', "newer"),
+        ('{"schema": 3, "id": "x"}', "newer"),
         ("[1, 2]", "JSON object"),
         ('{"schema": 1, "id": "x", "names', "Unterminated"),
     ],
@@ -81,7 +94,7 @@ def test_new_records_validate_their_namespace_and_role():
 )
 def test_records_become_typed_langchain_messages(role, kind):
     record = Record.new("ns", "s", role, "text")
-    message = record.to_message()
+    message = to_message(record)
     assert type(message) is kind and message.content == "text" and message.id == record.id
 
 
@@ -107,7 +120,7 @@ def test_an_unknown_chat_role_is_refused():
 
 def test_timed_message_keeps_the_record_time_and_metadata():
     record = Record.new("ns", "s", "ai", "x", metadata={"a": 1})
-    timed = record.to_timed_message()
+    timed = to_timed_message(record)
     assert isinstance(timed, TimedChatMessage)
     assert timed.role == "ai" and timed.metadata == {"a": 1}
     assert format_time(timed.timestamp) == record.created_at

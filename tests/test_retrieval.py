@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from my_llm import Settings, get_embeddings, retrieval
-from my_llm.retrieval import HybridRetriever, matches, reciprocal_rank_fusion, split_identifier, tokenize
+from my_llm import Settings, get_embeddings
+from my_llm.retrieval import HybridRetriever, ScoredDocument, hybrid, reciprocal_rank_fusion, split_identifier, tokenize
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,15 @@ FILTERS = [
     ({"speaker": {"$ne": "Melanie"}}, {"c1", "c3", "c5", "x6", "n0"}),
     ({"$or": [{"session": {"$lt": 2}}, {"image": True}]}, {"c1", "m1", "c5"}),
     ({"session": {"$gt": 4, "$lte": 6.5}}, {"c5", "x6"}),
-    ({"speaker": "Caroline", "session": 1}, {"c1"}),
+    ({"speaker": "Caroline", "session": 1}, {"c1"}),  # several keys in one dict: all of them
+    ({"$and": [{"speaker": "Caroline"}]}, {"c1", "c3", "c5"}),  # a one-item $and is its item
+    ({"$or": [{"speaker": "Melanie"}, {"$and": [{"speaker": "Caroline"}, {"image": True}]}]}, {"m1", "m4", "c5"}),
+    ({"speaker": {"$in": ("Melanie",)}}, {"m1", "m4"}),  # a tuple stands for a list
+    ({"session": {"$nin": [1, 3]}}, {"m4", "c5", "x6", "n0"}),
+    ({"session": 1.0}, {"c1", "m1"}),  # 1 == 1.0
+    ({"image": 1}, set()),  # True is not 1
+    ({"image": {"$ne": 1}}, {doc for doc, _, _ in FILTER_DOCS}),
+    ({"speaker": {"$gt": 0}}, set()),  # orderings compare numbers only
 ]
 
 
@@ -125,8 +133,33 @@ def test_reciprocal_rank_fusion_scores_and_ties():
 @pytest.mark.parametrize(("where", "expected"), FILTERS)
 def test_filter_applies_to_both_sides(filter_retriever, where, expected):
     for mode in ("bm25", "dense", "hybrid"):
-        assert {hit.id for hit in filter_retriever.search("note", k=50, where=where, mode=mode)} == expected, mode
-    assert {doc for doc, _, metadata in FILTER_DOCS if matches(metadata, where)} == expected
+        found = filter_retriever.search("note", k=50, where=where, mode=mode)
+        assert {doc.id for doc in found} == expected, mode
+        assert all(isinstance(doc, ScoredDocument) for doc in found)
+    for doc in filter_retriever.search("note", k=50, where=where):  # hybrid: each side saw the filter
+        assert doc.dense_rank is not None and doc.bm25_rank is not None
+
+
+def test_bm25_side_asks_chroma_once_per_filter_until_the_collection_changes(filter_retriever, monkeypatch):
+    filter_retriever.count()  # opens the collection
+    collection, asked = filter_retriever._collection, []
+    get = collection.get
+
+    def counting_get(*args, **kwargs):
+        if kwargs.get("where") is not None:
+            asked.append(kwargs["where"])
+        return get(*args, **kwargs)
+
+    monkeypatch.setattr(collection, "get", counting_get)
+    where = {"speaker": "Caroline"}
+    for query in ("note", "support group", "adoption agencies"):
+        assert filter_retriever.search(query, k=1, where=where, mode="bm25")[0].metadata["speaker"] == "Caroline"
+    assert asked == [where]
+    filter_retriever.search("note", k=3, where={"session": {"$gte": 3}}, mode="bm25")
+    assert asked == [where, {"session": {"$gte": 3}}]
+    filter_retriever.add(["c7"], ["Caroline: a brand new note about pottery"], [{"speaker": "Caroline"}])
+    assert filter_retriever.search("pottery", k=1, where=where, mode="bm25")[0].id == "c7"
+    assert asked == [where, {"session": {"$gte": 3}}, where]
 
 
 def test_unfiltered_search_sees_every_document(filter_retriever):
@@ -192,12 +225,12 @@ def test_delete_removes_from_both_sides(filter_retriever):
 def test_bm25_index_is_built_once_and_rebuilt_after_a_change(filter_retriever, monkeypatch):
     builds = []
 
-    class CountingIndex(retrieval._Bm25Index):
+    class CountingIndex(hybrid.Bm25Index):
         def __init__(self, *args, **kwargs) -> None:
             builds.append(1)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(retrieval, "_Bm25Index", CountingIndex)
+    monkeypatch.setattr(hybrid, "Bm25Index", CountingIndex)
     for query in ("note", "support group", "charity race"):
         filter_retriever.search(query, k=3)
     assert len(builds) == 1
@@ -230,9 +263,12 @@ def test_identifier_splitting_finds_code_by_its_words(tmp_path, embeddings):
         {"$and": {"speaker": "Caroline"}},
         {"$or": []},
         {"session": {"$gte": "3"}},
-        {"session": {"$gt": True}},
+        {"session": {"$gt": True}},  # passes Chroma's Python checks, rejected by its query engine
+        {"$in": ["Caroline"]},  # likewise
         {"speaker": ["Caroline"]},
         {"speaker": {"$in": []}},
+        {"speaker": {"$in": ["Caroline", 1]}},
+        {"speaker": None},
         {"speaker": {}},
         {"$not": {"speaker": "Caroline"}},
         {},
@@ -240,8 +276,16 @@ def test_identifier_splitting_finds_code_by_its_words(tmp_path, embeddings):
     ],
 )
 def test_malformed_filter_raises(filter_retriever, where):
-    with pytest.raises(ValueError, match="(?i)filter|operator|needs"):
-        filter_retriever.search("note", where=where)
+    for mode in ("bm25", "dense", "hybrid"):
+        with pytest.raises(ValueError, match="^Invalid filter ") as raised:
+            filter_retriever.search("note", where=where, mode=mode)
+        assert type(raised.value) is ValueError and repr(where) in str(raised.value)
+
+
+def test_malformed_filter_raises_on_an_empty_index(tmp_path, embeddings):
+    retriever = HybridRetriever(tmp_path / "chroma", embeddings)
+    with pytest.raises(ValueError, match=r"Invalid filter \{'speaker': \['Caroline'\]\}"):
+        retriever.search("note", where={"speaker": ["Caroline"]})
 
 
 def test_unknown_mode_and_bad_arguments_raise(filter_retriever, tmp_path, embeddings):

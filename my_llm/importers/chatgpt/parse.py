@@ -1,7 +1,7 @@
 """Pure parsing of one ChatGPT export conversation into records: the tree, its branches, each message's text.
 
-No I/O here; :mod:`my_llm.chatgpt` reads the files and appends the records. The export's shapes
-(``../shared/data/README.md``, section "chatgpt")::
+No I/O here: :mod:`my_llm.importers.chatgpt.files` reads the export, :mod:`my_llm.importers.chatgpt.importer`
+appends the records. The export's shapes (``../shared/data/README.md``, section "chatgpt")::
 
     conversation = {"id" | "conversation_id": str, "title": str | None, "create_time": float | None,
                     "update_time": float | None, "current_node": str, "mapping": {node_id: node}, ...}
@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from my_llm.errors import MyLLMError
-from my_llm.messages import Record, format_time
+from my_llm.record import Record, format_time
 
 SOURCE = "chatgpt_export"
 AUTHOR_ROLES = {"user": "human", "assistant": "ai", "system": "system", "tool": "tool"}

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent import futures
 
 from my_llm.errors import PublishError
-from my_llm.messages import Record
+from my_llm.record import Record
 
 log = logging.getLogger(__name__)
 

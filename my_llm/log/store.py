@@ -18,8 +18,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from my_llm.errors import StoreError
-from my_llm.messages import Record, format_time, utc_now
-from my_llm.namespaces import validate_namespace
+from my_llm.record import Record, format_time, utc_now, validate_namespace
 
 log = logging.getLogger(__name__)
 

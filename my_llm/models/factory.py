@@ -116,7 +116,7 @@ def local_chat_model(max_tokens: int = 384, temperature: float = 0.2) -> BaseCha
     """
     if importlib.util.find_spec("llama_cpp") is None:
         raise ModelUnavailableError(f"The local chat model needs llama-cpp-python. {_INSTALL_LOCAL}")
-    from my_llm.local_chat import LlamaCppChatModel
+    from my_llm.models.llama_cpp import LlamaCppChatModel
 
     return LlamaCppChatModel(
         model_path=str(local_gguf_path()),

@@ -8,10 +8,10 @@ from datetime import datetime
 
 from my_llm.config import Settings
 from my_llm.errors import ConfigError
-from my_llm.namespaces import topic_id_for
-from my_llm.outbox import Outbox
-from my_llm.publisher import Publisher
-from my_llm.store import MessageStore
+from my_llm.log.outbox import Outbox
+from my_llm.log.publisher import Publisher
+from my_llm.log.store import MessageStore
+from my_llm.record import topic_id_for
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from my_llm.errors import StoreError
-from my_llm.messages import Record, parse_time
-from my_llm.store import MessageStore
+from my_llm.log.store import MessageStore
+from my_llm.record import Record, parse_time
 
 ACKED_NAME = "acked.ids"
 

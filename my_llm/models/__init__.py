@@ -1,0 +1,50 @@
+"""Models: chat model and embeddings factories (offline defaults), the llama.cpp chat model, token usage and cost.
+
+The face of ``my_llm.models``: import from here, not from its modules.
+"""
+
+from my_llm.models.factory import (
+    LOCAL,
+    LOCAL_CHAT_MODEL_NAME,
+    SentenceTransformerEmbeddings,
+    chat_model_name,
+    context_tokens,
+    default_chat_spec,
+    get_chat_model,
+    get_embeddings,
+    local_gguf_path,
+    model_label,
+)
+from my_llm.models.replies import model_of, stamp_reply, text_of
+from my_llm.models.usage import (
+    PRICES_PER_MILLION,
+    cost_usd,
+    count_message_tokens,
+    count_tokens,
+    price_key,
+    usage_for,
+    with_counted_usage,
+)
+
+__all__ = [
+    "LOCAL",
+    "LOCAL_CHAT_MODEL_NAME",
+    "PRICES_PER_MILLION",
+    "SentenceTransformerEmbeddings",
+    "chat_model_name",
+    "context_tokens",
+    "cost_usd",
+    "count_message_tokens",
+    "count_tokens",
+    "default_chat_spec",
+    "get_chat_model",
+    "get_embeddings",
+    "local_gguf_path",
+    "model_label",
+    "model_of",
+    "price_key",
+    "stamp_reply",
+    "text_of",
+    "usage_for",
+    "with_counted_usage",
+]

@@ -1,0 +1,331 @@
+"""Hybrid retrieval over one Chroma collection: dense vectors + BM25, fused by reciprocal rank fusion.
+
+One retriever serves conversation memory (documents = message records) and repositories (documents =
+code chunks). The dense side is a persistent Chroma collection (cosine HNSW) holding vectors computed by a
+LangChain ``Embeddings`` object that is passed in; Chroma's own embedder is never used (it downloads a
+model at run time). The BM25 side (:mod:`my_llm.retrieval.bm25`) indexes the same stored documents, built
+lazily once per retriever and kept in memory until the collection changes. The two ranked lists are fused
+by reciprocal rank fusion (:mod:`my_llm.retrieval.fusion`, Cormack, Clarke & Büttcher 2009).
+
+Metadata filters use Chroma's ``where`` language and Chroma decides them on both sides: the dense query
+carries the filter, and the BM25 side keeps only the ids ``collection.get(where=...)`` returns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from my_llm.retrieval.bm25 import Bm25Index
+from my_llm.retrieval.fusion import RRF_K, reciprocal_rank_fusion
+
+MODES = ("hybrid", "dense", "bm25")
+CANDIDATES = 50
+MASK_CACHE = 16
+_SCALARS = (str, int, float, bool)
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+_WHERE_HELP = (
+    "a filter is {key: value}, {key: {op: value}} with op one of $eq, $ne, $gt, $gte, $lt, $lte (numbers), "
+    "$in, $nin (a non-empty list of one type), or {'$and' | '$or': [filters]}"
+)
+
+
+@dataclass(frozen=True)
+class ScoredDocument:
+    """One retrieved document, as :meth:`HybridRetriever.search` returns it.
+
+    ``score`` is higher-is-better: the RRF score in ``hybrid`` mode, the cosine similarity (1 - cosine
+    distance, in [-1, 1]) in ``dense`` mode, the BM25 score in ``bm25`` mode. Ranks are 1-based positions
+    in each side's candidate list, None when the document was not in it.
+    """
+
+    id: str
+    score: float
+    text: str
+    metadata: dict
+    dense_rank: int | None
+    bm25_rank: int | None
+
+
+def _strict(where: Any) -> Any:
+    """``where`` rewritten into Chroma's strict form, with the same meaning; anything else is left as is.
+
+    Chroma wants one key per dict and one operator per condition, and ``$and``/``$or`` lists of two or
+    more; here ``{"a": 1, "b": 2}`` and ``{"n": {"$gt": 1, "$lt": 5}}`` mean "all of them", a one-item
+    ``$and``/``$or`` is its item, and tuples may stand for lists.
+    """
+    if not isinstance(where, Mapping) or not where:
+        return where
+    clauses: list[Any] = []
+    for key, value in where.items():
+        if key in ("$and", "$or") and isinstance(value, (list, tuple)):
+            children = [_strict(child) for child in value]
+            clauses.append(children[0] if len(children) == 1 else {key: children})
+        elif isinstance(value, Mapping) and value:
+            clauses.extend({key: {op: list(v) if isinstance(v, tuple) else v}} for op, v in value.items())
+        else:
+            clauses.append({key: dict(value) if isinstance(value, Mapping) else value})
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def chroma_where(where: Any) -> dict:
+    """``where`` in the form Chroma accepts, checked by Chroma's own validator.
+
+    Raises:
+        ValueError: a malformed filter; the message quotes it, Chroma's objection and the grammar.
+    """
+    from chromadb.api.types import validate_where
+
+    strict = _strict(where)
+    try:
+        validate_where(strict)
+    except ValueError as error:
+        raise ValueError(f"Invalid filter {where!r}: {error} ({_WHERE_HELP}).") from None
+    return strict
+
+
+@contextmanager
+def _chroma_rejects(where: Any) -> Iterator[None]:
+    """Turn Chroma's own refusal of a filter (e.g. ``{"n": {"$gt": True}}``) into a ValueError naming it."""
+    from chromadb.errors import InvalidArgumentError
+
+    try:
+        yield
+    except InvalidArgumentError as error:
+        raise ValueError(f"Invalid filter {where!r}: Chroma rejected it ({error}; {_WHERE_HELP}).") from error
+
+
+class HybridRetriever:
+    """Dense + BM25 search over one persistent Chroma collection, fused by reciprocal rank fusion.
+
+    Args:
+        folder: the Chroma database (created on first write; reads of a missing folder see an empty index).
+        embeddings: computes document and query vectors (e.g. ``get_embeddings("local")``: 384 floats);
+            the same one must be used for a collection's whole life.
+        collection: the collection's name (3-512 characters of ``[A-Za-z0-9._-]``).
+        rrf_k: the RRF constant k (60 in Cormack et al. 2009).
+        dense_weight / bm25_weight: per-list RRF weights.
+        candidates: how many documents each side contributes to the fusion (at least ``k``).
+        bm25_k1 / bm25_b: BM25 term-saturation and length-normalisation (Robertson & Zaragoza 2009).
+
+    The BM25 index, and the BM25 side's filter results (the last ``MASK_CACHE`` filters), live in memory
+    for the retriever's life and are rebuilt (once, at the next search) after this retriever's own writes
+    or when the collection's count changes under it.
+
+    Raises:
+        ValueError: a bad collection name or parameter.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        embeddings: Embeddings,
+        collection: str = "memory",
+        *,
+        rrf_k: int = RRF_K,
+        dense_weight: float = 1.0,
+        bm25_weight: float = 1.0,
+        candidates: int = CANDIDATES,
+        bm25_k1: float = 1.2,
+        bm25_b: float = 0.75,
+    ) -> None:
+        if not _COLLECTION_NAME.match(collection):
+            raise ValueError(f"Collection name {collection!r} must be 3-512 characters of [A-Za-z0-9._-].")
+        if rrf_k < 0 or candidates < 1 or dense_weight < 0 or bm25_weight < 0:
+            raise ValueError("rrf_k and the weights must be >= 0 and candidates >= 1.")
+        self.folder = Path(folder)
+        self.embeddings = embeddings
+        self.collection_name = collection
+        self.rrf_k, self.dense_weight, self.bm25_weight = rrf_k, dense_weight, bm25_weight
+        self.candidates, self.bm25_k1, self.bm25_b = candidates, bm25_k1, bm25_b
+        self._client = None
+        self._collection = None
+        self._bm25: Bm25Index | None = None
+
+    def _open(self, create: bool):
+        """The Chroma collection; None when it does not exist and ``create`` is false."""
+        if self._collection is not None:
+            return self._collection
+        if not create and not (self.folder / "chroma.sqlite3").exists():
+            return None  # never create a database just to read it
+        if self._client is None:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._client = chromadb.PersistentClient(
+                path=str(self.folder), settings=ChromaSettings(anonymized_telemetry=False)
+            )
+        if create:
+            # embedding_function=None: we pass vectors in; Chroma's default embedder would download a model.
+            self._collection = self._client.get_or_create_collection(
+                self.collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+        elif self.collection_name in {c.name for c in self._client.list_collections()}:
+            self._collection = self._client.get_collection(self.collection_name, embedding_function=None)
+        return self._collection
+
+    def add(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadatas: Sequence[dict],
+        *,
+        embed_texts: Sequence[str] | None = None,
+    ) -> int:
+        """Store and embed the documents whose ids are not in the collection yet; returns how many.
+
+        Idempotent: known ids are skipped (not re-embedded, not updated). ``texts`` are stored, returned
+        in results and BM25-indexed; ``embed_texts`` (same length), when given, are embedded instead, e.g.
+        a message with its neighbours or a chunk with its file path as context.
+
+        Raises:
+            ValueError: lengths differ, an id repeats, or a metadata value is not a str, int, float or
+                bool (the message names the key).
+        """
+        embed_texts = texts if embed_texts is None else embed_texts
+        if not len(ids) == len(texts) == len(metadatas) == len(embed_texts):
+            raise ValueError("ids, texts, metadatas (and embed_texts) must have the same length.")
+        if len(set(ids)) != len(ids):
+            raise ValueError("ids repeat within one add() call.")
+        for metadata in metadatas:
+            for key, value in metadata.items():
+                if not isinstance(key, str) or not isinstance(value, _SCALARS):
+                    raise ValueError(f"Metadata key {key!r} has a {type(value).__name__}: use str, int, float, bool.")
+        if not ids:
+            return 0
+        collection = self._open(create=True)
+        batch = self._client.get_max_batch_size()
+        added = 0
+        for start in range(0, len(ids), batch):
+            window = slice(start, start + batch)
+            known = set(collection.get(ids=list(ids[window]), include=[])["ids"])
+            new = [i for i, doc_id in enumerate(ids[window], start=start) if doc_id not in known]
+            if new:
+                collection.add(
+                    ids=[ids[i] for i in new],
+                    embeddings=self.embeddings.embed_documents([embed_texts[i] for i in new]),
+                    documents=[texts[i] for i in new],
+                    metadatas=[dict(metadatas[i]) or None for i in new],
+                )
+                added += len(new)
+        if added:
+            self._bm25 = None
+        return added
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove documents by id; unknown ids are ignored."""
+        collection = self._open(create=False)
+        if collection is None or not ids:
+            return  # an empty id list must never reach Chroma's delete
+        collection.delete(ids=list(ids))
+        self._bm25 = None
+
+    def count(self) -> int:
+        """How many documents the collection holds (0 when it does not exist)."""
+        collection = self._open(create=False)
+        return collection.count() if collection is not None else 0
+
+    def ids(self) -> set[str]:
+        """Every document id in the collection."""
+        collection = self._open(create=False)
+        return set(collection.get(include=[])["ids"]) if collection is not None else set()
+
+    def search(
+        self, query: str, k: int = 10, where: Mapping[str, Any] | None = None, mode: str = "hybrid"
+    ) -> list[ScoredDocument]:
+        """The ``k`` best documents for ``query``, best first (fewer when fewer pass ``where``).
+
+        Args:
+            query: free text; it is embedded (dense) and tokenised like the documents (BM25).
+            k: how many documents; larger than the index is fine.
+            where: a Chroma metadata filter applied to both sides, decided by Chroma: ``{"speaker":
+                "Caroline"}``, ``{"session": {"$gte": 3}}``, ``{"task": {"$ne": "question_memory"}}``,
+                ``{"$and": [...]}``, ``{"$or": [...]}``, ``{"speaker": {"$in": [...]}}``. Several keys in
+                one dict, or several operators on one key, mean "all of them". A document without the key
+                passes only ``$ne``/``$nin``; ``True`` never equals ``1``.
+            mode: ``hybrid`` (RRF of both sides), ``dense`` or ``bm25``.
+
+        Raises:
+            ValueError: unknown mode, k < 1, or a malformed filter (the message quotes it).
+        """
+        if mode not in MODES:
+            raise ValueError(f"Unknown search mode {mode!r}; use one of {', '.join(MODES)}.")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, not {k}.")
+        where = chroma_where(where) if where is not None else None
+        collection = self._open(create=False)
+        count = collection.count() if collection is not None else 0
+        if not count:
+            return []
+        depth = min(count, k if mode != "hybrid" else max(k, self.candidates))
+        dense = self._dense(query, depth, where) if mode != "bm25" else []
+        lexical = self._lexical(query, depth, where, count) if mode != "dense" else []
+        if mode != "hybrid":
+            return dense or lexical
+        return self._fuse(dense, lexical)[:k]
+
+    def _dense(self, query: str, depth: int, where: dict | None) -> list[ScoredDocument]:
+        with _chroma_rejects(where):
+            result = self._collection.query(
+                query_embeddings=[self.embeddings.embed_query(query)],
+                n_results=depth,
+                where=where,
+                include=["documents", "metadatas", "distances"],
+            )
+        rows = zip(
+            result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
+        )
+        return [
+            ScoredDocument(doc_id, 1.0 - float(distance), text or "", dict(metadata or {}), rank, None)
+            for rank, (doc_id, text, metadata, distance) in enumerate(rows, start=1)
+        ]
+
+    def _bm25_index(self, count: int) -> Bm25Index:
+        """The BM25 index, rebuilt from every stored document when missing or ``count`` differs."""
+        if self._bm25 is None or self._bm25.count != count:
+            stored = self._collection.get(include=["documents", "metadatas"])
+            texts, metadatas = [t or "" for t in stored["documents"]], [dict(m or {}) for m in stored["metadatas"]]
+            self._bm25 = Bm25Index(stored["ids"], texts, metadatas, self.bm25_k1, self.bm25_b)
+        return self._bm25
+
+    def _allowed(self, index: Bm25Index, where: dict) -> np.ndarray:
+        """Which of ``index``'s documents pass ``where``: the ids Chroma returns for it, as a bool mask.
+
+        Cached on the index (so dropped with it when the collection changes), the last ``MASK_CACHE``.
+        """
+        key = repr(where)
+        if key not in index.masks:
+            with _chroma_rejects(where):
+                ids = self._collection.get(where=where, include=[])["ids"]
+            if len(index.masks) >= MASK_CACHE:
+                index.masks.pop(next(iter(index.masks)))
+            index.masks[key] = index.mask(ids)
+        return index.masks[key]
+
+    def _lexical(self, query: str, depth: int, where: dict | None, count: int) -> list[ScoredDocument]:
+        index = self._bm25_index(count)
+        allowed = self._allowed(index, where) if where is not None else None
+        return [
+            ScoredDocument(index.ids[i], score, index.texts[i], dict(index.metadatas[i]), None, rank)
+            for rank, (i, score) in enumerate(index.top(query, depth, allowed), start=1)
+        ]
+
+    def _fuse(self, dense: list[ScoredDocument], lexical: list[ScoredDocument]) -> list[ScoredDocument]:
+        by_id = {doc.id: doc for doc in (*lexical, *dense)}
+        dense_ranks = {doc.id: doc.dense_rank for doc in dense}
+        bm25_ranks = {doc.id: doc.bm25_rank for doc in lexical}
+        fused = reciprocal_rank_fusion(
+            [[doc.id for doc in dense], [doc.id for doc in lexical]], [self.dense_weight, self.bm25_weight], self.rrf_k
+        )
+        return [
+            replace(by_id[doc_id], score=score, dense_rank=dense_ranks.get(doc_id), bm25_rank=bm25_ranks.get(doc_id))
+            for doc_id, score in fused
+        ]
