@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from my_llm import MessageStore, PubSubChatMessageHistory, Record, Settings
-from my_llm.emulator import Emulator, find_emulator
+from my_llm.testing import Emulator, find_emulator, pull_all
 
 TEXT = "What random animal have you said? " * 3  # about 100 characters, a typical short prompt
 
@@ -101,15 +101,7 @@ def pubsub_run(root: Path, n: int) -> dict:
         left = history.flush(timeout=120)
         delivered_s = time.perf_counter() - started
         history.close()
-        ids = set()
-        deadline = time.monotonic() + 120
-        while len(ids) < n and time.monotonic() < deadline:
-            response = subscriber.pull(request={"subscription": subscription, "max_messages": 1000}, timeout=10)
-            if response.received_messages:
-                subscriber.acknowledge(
-                    request={"subscription": subscription, "ack_ids": [m.ack_id for m in response.received_messages]}
-                )
-            ids.update(m.message.attributes["id"] for m in response.received_messages)
+        ids = pull_all(subscriber, subscription, expected=n, timeout_s=120)
 
         raw = pubsub_v1.PublisherClient()
         topic = raw.topic_path(project, "raw-bench")

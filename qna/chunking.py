@@ -15,6 +15,8 @@ import importlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from qna.fences import outside_fences
+
 MAX_CHUNK_CHARS = 1500
 WINDOW_LINES = 60
 WINDOW_OVERLAP = 10
@@ -236,13 +238,9 @@ def _merge_small(pieces: list[Piece], lines: list[str], max_chars: int) -> list[
 
 
 def _markdown_sections(lines: list[str], max_chars: int) -> list[Piece]:
-    """One piece per heading's section (outside fenced code), each cut into windows when long."""
-    starts, fenced = [], False
-    for number, line in enumerate(lines, start=1):
-        if line.lstrip().startswith("```"):
-            fenced = not fenced
-        elif not fenced and line.startswith("#"):
-            starts.append(number)
+    """One piece per heading's section (headings inside fenced code do not count, see :mod:`qna.fences`),
+    each cut into windows when long."""
+    starts = [number for number, line in outside_fences(lines) if line.startswith("#")]
     if not starts or starts[0] != 1:
         starts.insert(0, 1)
     bounds = [*starts[1:], len(lines) + 1]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ast
 
+from my_llm.models import batch_model
 from qna.chunking import language_of
+from qna.fences import outside_fences
 
 MAX_SUMMARY_ITEMS = 80
 PREVIEW_LINES = 5
@@ -54,11 +56,10 @@ def _python_outline(tree: ast.Module) -> list[str]:
 
 
 def _markdown_outline(text: str) -> list[str]:
-    out, fenced = [], False
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.lstrip().startswith("```"):
-            fenced = not fenced
-        elif not fenced and line.startswith("#"):
+    """One indented ``- heading (Lnumber)`` item per heading outside fenced code (:mod:`qna.fences`)."""
+    out = []
+    for number, line in outside_fences(text.splitlines()):
+        if line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
             out.append(f"{'  ' * (level - 1)}- {line.lstrip('#').strip()} (L{number})")
     return out
@@ -113,7 +114,7 @@ def llm_summariser(chat, context_tokens: int = 4096, max_concurrency: int = 2):
             [SystemMessage(LLM_SUMMARY_PROMPT), HumanMessage(f"File {relpath}:\n```\n{text[:budget_chars]}\n```")]
             for relpath, text in items
         ]
-        replies = chat.batch(prompts, config={"max_concurrency": max_concurrency}) if prompts else []
+        replies = batch_model(chat, prompts, max_concurrency) if prompts else []
         return [
             f"# {relpath}\n\n{str(reply.content).strip()}\n\n" + summarise_file(relpath, text).split("\n", 4)[-1]
             for (relpath, text), reply in zip(items, replies, strict=True)

