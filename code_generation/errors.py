@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from my_llm import MyLLMError
+from my_llm import ModelCallError, MyLLMError
 
 
 class CodeGenerationError(MyLLMError):
@@ -17,5 +17,5 @@ class SandboxError(CodeGenerationError):
     """The sandbox could not be set up (a folder too large to copy, a missing test runner, ...)."""
 
 
-class ModelRequestError(CodeGenerationError):
+class ModelRequestError(CodeGenerationError, ModelCallError):
     """The chat model could not answer (server down, bad key, quota): the loop cannot go on."""

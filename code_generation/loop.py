@@ -23,8 +23,8 @@ from code_generation.errors import ChangedTestFileError, CodeGenerationError, Mo
 from code_generation.extract import extract_code, names_needed_from
 from code_generation.sandbox import SandboxLimits, SandboxRun, file_sha256, run_tests
 from code_generation.usage import UsageReport
-from my_llm import PubSubChatMessageHistory
-from my_llm.models import stamp_reply, text_of
+from my_llm import ModelCallError, PubSubChatMessageHistory
+from my_llm.models import invoke_model, stamp_reply, text_of
 
 OnRequest = Callable[[str, UsageReport], None]
 
@@ -97,9 +97,9 @@ def ask(
         StoreError: the log could not be written.
     """
     try:
-        reply = chat.invoke(sent)
-    except Exception as error:  # providers raise their own types; the CLI needs one it knows
-        raise ModelRequestError(f"The chat model failed to answer: {error}") from error
+        reply = invoke_model(chat, sent)
+    except ModelCallError as error:
+        raise ModelRequestError(str(error)) from error
     reply = stamp_reply(reply, sent, chat)
     records = [replace(history.to_record(message), metadata=dict(metadata)) for message in [*unlogged, reply]]
     history.add_records(records)

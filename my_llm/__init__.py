@@ -13,6 +13,7 @@ from my_llm.config import Settings
 from my_llm.errors import (
     ConfigError,
     InvalidNamespaceError,
+    ModelCallError,
     ModelUnavailableError,
     MyLLMError,
     PublishError,
@@ -35,6 +36,7 @@ __all__ = [
     "InvalidNamespaceError",
     "MemoryAnswer",
     "MessageStore",
+    "ModelCallError",
     "ModelUnavailableError",
     "MyLLMError",
     "PubSubChatMessageHistory",

@@ -32,3 +32,10 @@ class RepoError(MyLLMError):
 
 class PublishError(MyLLMError):
     """Pub/Sub could not be reached or refused the topic; the records stay on disk."""
+
+
+class ModelCallError(MyLLMError):
+    """A chat model could not answer (server down, key refused, rate limit, unknown model).
+
+    The message says which model, what went wrong and what to do; the provider's own exception is chained.
+    """

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from my_llm import MyLLMError
+
 PROMPT = "Ask a question. CTRL + C to quit."
 HELP = "Commands: :sources (sources of the last answer), :reindex (index what changed), :quit"
 QUIT = {":quit", ":q", ":exit"}
@@ -35,7 +37,8 @@ def run_shell(
     """Read questions until Ctrl+C at the prompt, end of input or ``:quit``; returns how many were answered.
 
     ``answer(question)`` shows the answer (it may stream it itself) and returns text to print after it.
-    Ctrl+C while an answer is coming cancels that answer and returns to the prompt. Lines starting
+    Ctrl+C while an answer is coming cancels that answer and returns to the prompt; so does a
+    :class:`my_llm.MyLLMError` (a model server that does not answer, say), printed as one line. Lines starting
     with ``:`` run ``commands`` (``:sources``, ``:reindex``...). Blank lines are ignored.
     """
     commands = commands or {}
@@ -60,6 +63,9 @@ def run_shell(
             after = answer(line)
         except KeyboardInterrupt:
             write("\n[answer cancelled]")
+            continue
+        except MyLLMError as error:  # a dead model server costs this answer, not the session
+            write(f"\nError: {error}")
             continue
         if after:
             write(after)

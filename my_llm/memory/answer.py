@@ -10,8 +10,9 @@ from typing import Any
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from my_llm.errors import ModelCallError
 from my_llm.history import ChatHistory
-from my_llm.models import model_of, stamp_reply, text_of, usage_for
+from my_llm.models import model_of, stamp_reply, stream_model, text_of, usage_for
 
 EMPTY_ANSWER = "(The model returned an empty answer.)"
 
@@ -45,17 +46,24 @@ def answer_from_context(
     the provider's model, usage with cost) are logged in one append. On KeyboardInterrupt (Ctrl+C)
     both turns are logged with ``metadata.cancelled = true`` (the partial answer kept) and the
     interrupt is re-raised.
+
+    Raises:
+        ModelCallError: the model could not answer; the question is logged with the failure in
+            ``metadata.error`` (``{"type", "message"}``).
     """
     prompt = [SystemMessage(instructions), HumanMessage(f"Excerpts:\n{context.rstrip()}\n\nQuestion: {question}")]
     turn = _Turn(history, question, prompt, chat, model_name, question_metadata, answer_metadata)
     reply = None
     try:
-        for piece in chat.stream(prompt):
+        for piece in stream_model(chat, prompt):
             reply = piece if reply is None else reply + piece
             if on_token and piece.text:
                 on_token(piece.text)
     except KeyboardInterrupt:
         turn.log(reply, cancelled=True)
+        raise
+    except ModelCallError as error:
+        turn.log_failure(error)
         raise
     return turn.log(reply)
 
@@ -69,6 +77,12 @@ class _Turn:
     model_name: str | None
     question_metadata: Mapping[str, Any] | None
     answer_metadata: Mapping[str, Any] | None
+
+    def log_failure(self, error: Exception) -> None:
+        if self.history is not None:
+            failure = {"error": {"type": type(error).__name__, "message": str(error)}}
+            metadata = {**(self.question_metadata or {}), **failure}
+            self.history.add_records([self.history.new_record("human", self.question, metadata=metadata)])
 
     def log(self, reply: BaseMessage | None, cancelled: bool = False) -> ContextAnswer:
         reply = stamp_reply(reply if reply is not None else AIMessage(""), self.prompt, self.chat)

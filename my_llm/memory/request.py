@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, trim_messages
 
+from my_llm.errors import ModelCallError
 from my_llm.history import ChatHistory
-from my_llm.models import context_tokens, count_message_tokens, stamp_reply, text_of
+from my_llm.models import context_tokens, count_message_tokens, invoke_model, stamp_reply, text_of
+from my_llm.record import Record
 
 ANSWER_RESERVE_TOKENS = 512
 
@@ -34,10 +38,23 @@ def request_llm(prompt: str, chat: BaseChatModel, memory: ChatHistory) -> str:
 
     Raises:
         StoreError: the log could not be written (the model was still called).
+        ModelCallError: the model could not answer. The prompt is logged anyway, with the failure in
+            ``metadata.error`` (``{"type", "message"}``), so the log shows what happened.
     """
     question = HumanMessage(prompt)
     budget = context_tokens(chat) - ANSWER_RESERVE_TOKENS - count_message_tokens([question])
     sent = [*history_that_fits(memory.messages, budget), question]
-    reply = stamp_reply(chat.invoke(sent), sent, chat)
+    try:
+        reply = stamp_reply(invoke_model(chat, sent), sent, chat)
+    except ModelCallError as error:
+        memory.add_records([failed_turn(memory, question, error)])
+        raise
     memory.add_messages([question, reply])
     return text_of(reply)
+
+
+def failed_turn(history: ChatHistory, question: HumanMessage, error: Exception) -> Record:
+    """The record of a human turn whose answer failed: the question, with ``metadata.error`` saying why."""
+    record = history.to_record(question)
+    metadata = {**record.metadata, "error": {"type": type(error).__name__, "message": str(error)}}
+    return dataclasses.replace(record, metadata=metadata)

@@ -14,7 +14,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from my_llm.errors import MyLLMError
 from my_llm.history import ChatHistory
 from my_llm.memory.transcript import transcript_line
-from my_llm.models import context_tokens, cost_usd, count_tokens, model_of, stamp_reply, text_of
+from my_llm.models import context_tokens, cost_usd, count_tokens, invoke_model, model_of, stamp_reply, text_of
 
 SUMMARY_PROMPT = (
     "Summarise the conversation below in one short paragraph. Keep names, numbers, decisions and anything "
@@ -54,7 +54,7 @@ class _Summariser:
 
     def _ask(self, instruction: str, text: str) -> str:
         prompt = [SystemMessage(instruction), HumanMessage(text)]
-        reply = stamp_reply(self.chat.invoke(prompt), prompt, self.chat)
+        reply = stamp_reply(invoke_model(self.chat, prompt), prompt, self.chat)
         self.replies.append(reply)
         return text_of(reply).strip()
 
@@ -86,6 +86,7 @@ def apply_summarise_to_memory(history: ChatHistory, chat: BaseChatModel, n: int 
 
     Raises:
         MyLLMError: there is no human or AI message to summarise.
+        ModelCallError: the model could not answer (nothing is logged).
     """
     records = [r for r in history.records() if r.role in ("human", "ai")]
     records = records[-n:] if n else records

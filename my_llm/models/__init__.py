@@ -3,6 +3,7 @@
 The face of ``my_llm.models``: import from here, not from its modules.
 """
 
+from my_llm.models.calls import batch_model, invoke_model, model_call_error, stream_model
 from my_llm.models.factory import (
     LOCAL,
     LOCAL_CHAT_MODEL_NAME,
@@ -27,6 +28,10 @@ from my_llm.models.usage import (
 )
 
 __all__ = [
+    "batch_model",
+    "invoke_model",
+    "model_call_error",
+    "stream_model",
     "LOCAL",
     "LOCAL_CHAT_MODEL_NAME",
     "PRICES_PER_MILLION",

@@ -15,7 +15,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import PrivateAttr
+from pydantic import ConfigDict, PrivateAttr
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
@@ -37,7 +37,13 @@ class LlamaCppChatModel(BaseChatModel):
         model_name: reported in ``response_metadata["model_name"]`` and so in the AI record.
         n_ctx: context window in tokens; max_tokens: reply limit in tokens.
         repeat_penalty: >1 discourages the loops small models fall into.
+        stop: strings that end the reply, for every call (``invoke(stop=...)`` adds to them).
+
+    Unknown settings are refused (a misspelt ``max_token=`` raises a ValidationError rather than being
+    ignored), and so are unknown keyword arguments to ``invoke``/``stream`` (TypeError).
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     model_path: str
     model_name: str = "local"
@@ -46,6 +52,7 @@ class LlamaCppChatModel(BaseChatModel):
     temperature: float = 0.2
     repeat_penalty: float = 1.2
     n_threads: int | None = None
+    stop: list[str] | None = None
     _llama: Any = PrivateAttr(default=None)
 
     @property
@@ -68,12 +75,15 @@ class LlamaCppChatModel(BaseChatModel):
             )
         return self._llama
 
-    def _options(self, stop: list[str] | None) -> dict[str, Any]:
+    def _options(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(key for key in kwargs if not key.startswith("ls_"))  # ls_*: LangChain's own tracing hints
+        if unknown:
+            raise TypeError(f"LlamaCppChatModel does not take {', '.join(unknown)}: set model fields instead")
         return {
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "repeat_penalty": self.repeat_penalty,
-            "stop": stop or [],
+            "stop": [*(self.stop or []), *(stop or [])],
         }
 
     def _generate(
@@ -83,7 +93,8 @@ class LlamaCppChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        response = self._client().create_chat_completion(messages=to_openai_messages(messages), **self._options(stop))
+        options = self._options(stop, kwargs)
+        response = self._client().create_chat_completion(messages=to_openai_messages(messages), **options)
         choice, usage = response["choices"][0], response["usage"]
         message = AIMessage(
             content=choice["message"].get("content") or "",
@@ -104,8 +115,9 @@ class LlamaCppChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         prompt = to_openai_messages(messages)
+        options = self._options(stop, kwargs)
         output_tokens = 0
-        for part in self._client().create_chat_completion(messages=prompt, stream=True, **self._options(stop)):
+        for part in self._client().create_chat_completion(messages=prompt, stream=True, **options):
             token = part["choices"][0]["delta"].get("content")
             if token:
                 output_tokens += 1  # llama.cpp streams one token per chunk
