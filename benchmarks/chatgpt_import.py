@@ -4,10 +4,12 @@
 
 Writes a synthetic export of about --mb megabytes to a temp file (streamed: one conversation in memory at
 a time): realistic trees (a client-created root with a null message, a hidden system message, regenerated
-answers and edited prompts as side branches) with mixed content types (text, multimodal_text with images,
-code + execution_output, thoughts, reasoning_recap, tether_browsing_display, tether_quote) and the
-per-message metadata real exports carry. Then imports it (active branches, the defaults) in a child
-process into a temp MESSAGE_HISTORY with no Google Cloud project, and prints a table, then one line of JSON:
+answers and edited prompts as side branches, 5% of conversations branched in a new chat from the one
+before) with mixed content types (text, multimodal_text with images, calls to python + execution_output
+with plots now and then, memory writes to bio, thoughts, reasoning_recap, tether_browsing_display,
+tether_quote, answers with citation markers) and the per-message metadata real exports carry. Then
+imports it (active branches, the defaults) in a child process into a temp MESSAGE_HISTORY with no Google
+Cloud project, and prints a table, then one line of JSON:
 
     {"bytes": ..., "messages": ..., "messages_per_s": ..., "peak_rss_mb": ..., ...}
 
@@ -57,27 +59,50 @@ class _Text:
         return self.corpus[start : start + size]
 
 
-def _message(rng, node_id, role, content, when, model=None, **metadata):
-    meta = {"timestamp_": "absolute", "message_type": None, "is_complete": True, **metadata}
+def _message(rng, node_id, role, content, when, model=None, *, recipient="all", name=None, **metadata):
+    meta = {"timestamp_": "absolute", "message_type": None, "is_complete": True}
     if model:
         meta |= {"model_slug": model, "default_model_slug": model, "request_id": _uuid(rng)[:20]}
         meta |= {"finish_details": {"type": "stop", "stop_tokens": [200002]}, "citations": [], "content_references": []}
     return {
-        "id": node_id, "author": {"role": role, "name": None, "metadata": {}}, "create_time": when,
-        "update_time": None, "content": content, "status": "finished_successfully", "end_turn": role == "assistant",
-        "weight": 1.0, "metadata": meta, "recipient": "all", "channel": None,
+        "id": node_id, "author": {"role": role, "name": name, "metadata": {}}, "create_time": when,
+        "update_time": None, "content": content, "status": "finished_successfully",
+        "end_turn": role == "assistant" and recipient == "all", "weight": 1.0, "metadata": meta | metadata,
+        "recipient": recipient, "channel": None,
     }  # fmt: skip
+
+
+def _cited(rng, text):
+    """An answer citing a web page as real exports do: a private-use marker and its content reference."""
+    marker = f"\ue200cite\ue202turn0search{rng.randrange(10)}\ue201"
+    url = f"https://example.org/{rng.choice(WORDS)}"
+    reference = {
+        "matched_text": marker, "start_idx": 0, "end_idx": 0, "safe_urls": [url], "refs": [], "prompt_text": None,
+        "alt": f"([{rng.choice(WORDS)}]({url}))", "type": "grouped_webpages",
+        "items": [{"title": text(10, 40), "url": url, "pub_date": None, "snippet": None, "supporting_websites": []}],
+    }  # fmt: skip
+    body = f"{text(80, 2000)} {marker}. {text(40, 1000)}"
+    return ("assistant", {"content_type": "text", "parts": [body]}, {"content_references": [reference]})
 
 
 def _reply(rng, text, model, when):
     """One assistant turn: a list of (role, content, extra metadata) messages, mixed content types."""
     roll = rng.random()
     answer = ("assistant", {"content_type": "text", "parts": [text(80, 4000)]}, {})
-    if roll < 0.08:
+    if roll < 0.08:  # Code Interpreter: a call to python, its output (a plot now and then), the answer
         code = {"content_type": "code", "language": "python", "text": text(40, 600)}
+        shown = [{"message_type": "image", "image_url": f"file-service://file-{_uuid(rng)[:22]}", "sender": "server"}]
+        result = {"status": "success", "messages": shown if rng.random() < 0.3 else []}
+        output = {"content_type": "execution_output", "text": text(5, 300)}
         return [
-            ("assistant", code, {}),
-            ("tool", {"content_type": "execution_output", "text": text(5, 300)}, {}),
+            ("assistant", code, {"recipient": "python"}),
+            ("tool", output, {"name": "python", "aggregate_result": result}),
+            answer,
+        ]
+    if roll < 0.09:  # a memory write ("Memory updated"): skipped by default
+        return [
+            ("assistant", {"content_type": "text", "parts": [text(20, 120)]}, {"recipient": "bio"}),
+            ("tool", {"content_type": "text", "parts": ["Model set context updated."]}, {"name": "bio"}),
             answer,
         ]
     if roll < 0.13:
@@ -94,6 +119,8 @@ def _reply(rng, text, model, when):
     if roll < 0.18:
         quote = {"content_type": "tether_quote", "url": "https://example.org/a", "title": text(10, 40)}
         return [("tool", quote | {"text": text(50, 500), "domain": "example.org"}, {}), answer]
+    if roll < 0.25:
+        return [_cited(rng, text)]
     return [answer]
 
 
@@ -104,8 +131,25 @@ def _prompt(rng, text):
     return {"content_type": "text", "parts": [text(20, 800)]}
 
 
-def _conversation(rng: random.Random, text: _Text, started: float) -> dict:
-    """A conversation tree: root -> hidden system -> turns; side branches for regenerations and edits."""
+def _copied_prefix(rng: random.Random, previous: dict, mapping: dict[str, dict]) -> str:
+    """ "Branch in new chat": copy the first nodes of ``previous``'s active path into ``mapping``; the last one."""
+    path, walk = [], previous["current_node"]
+    while walk is not None:
+        path.append(walk)
+        walk = previous["mapping"][walk]["parent"]
+    path = path[::-1][: rng.randrange(2, len(path) + 1)]
+    for index, node_id in enumerate(path):
+        children = path[index + 1 : index + 2]
+        mapping[node_id] = previous["mapping"][node_id] | {"children": children}
+    return path[-1]
+
+
+def _conversation(rng: random.Random, text: _Text, started: float, branch_of: dict | None = None) -> dict:
+    """A conversation tree: root -> hidden system -> turns; side branches for regenerations and edits.
+
+    ``branch_of``: a conversation whose first messages this one starts with (same ids), as "Branch in new
+    chat" makes them.
+    """
     mapping: dict[str, dict] = {}
     when = [started]
 
@@ -117,9 +161,12 @@ def _conversation(rng: random.Random, text: _Text, started: float) -> dict:
         mapping[parent]["children"].append(node_id)
         return node_id
 
-    root = _uuid(rng)
-    mapping[root] = {"id": root, "parent": None, "children": [], "message": None}
-    tip = add(root, "system", {"content_type": "text", "parts": [""]}, is_visually_hidden_from_conversation=True)
+    if branch_of is not None:
+        tip = _copied_prefix(rng, branch_of, mapping)
+    else:
+        root = _uuid(rng)
+        mapping[root] = {"id": root, "parent": None, "children": [], "message": None}
+        tip = add(root, "system", {"content_type": "text", "parts": [""]}, is_visually_hidden_from_conversation=True)
     model = rng.choice(MODELS)
     for _ in range(max(1, int(rng.expovariate(1 / 7)))):
         if rng.random() < 0.05:  # an edited prompt: the old one stays as a side branch with its answer
@@ -150,8 +197,10 @@ def write_export(path: Path, target_bytes: int, seed: int) -> dict:
     started = 1_700_000_000.0
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("[")
+        previous = None
         while written < target_bytes:
-            conversation = _conversation(rng, text, started)
+            copied = previous is not None and rng.random() < 0.05
+            conversation = previous = _conversation(rng, text, started, previous if copied else None)
             started += 3600
             data = ("," if conversations else "") + json.dumps(conversation, ensure_ascii=False)
             handle.write(data)

@@ -80,13 +80,21 @@ class PubSubChatMessageHistory(ChatHistory):
         *,
         all_branches: bool = False,
         include_thoughts: bool = False,
-        on_conversation: Callable[..., None] | None = None,
+        include_user_context: bool = False,
+        on_conversation: Callable[[int, int, int], None] | None = None,
     ) -> ImportReport:
         """Import a ChatGPT data export (``conversations.json``, split files, a folder or the ``.zip``) into
         this namespace, published like any other record; returns an ImportReport. Re-importing adds nothing.
 
+        ``include_user_context`` keeps personal data (custom instructions, ChatGPT's memory writes); off by
+        default. ``on_conversation(conversations done, bytes read, total bytes)`` reports progress.
         See :func:`my_llm.importers.chatgpt.import_chatgpt_export` (raises ExportError on bad input).
         """
         return import_chatgpt_export(
-            self, path, all_branches=all_branches, include_thoughts=include_thoughts, on_conversation=on_conversation
+            self,
+            path,
+            all_branches=all_branches,
+            include_thoughts=include_thoughts,
+            include_user_context=include_user_context,
+            on_conversation=on_conversation,
         )

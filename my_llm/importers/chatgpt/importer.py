@@ -13,6 +13,8 @@ Import rules (issue 5):
 - Idempotent: a record's id is a uuid5 of (namespace, conversation id, export message id); ids already
   in the namespace's log (read once, at the start) are skipped. So running an interrupted or failed
   import again completes it, and re-importing the same export adds nothing.
+- A message "Branch in new chat" copied into other conversations is stored once: the copies are dropped
+  (see :mod:`my_llm.importers.chatgpt.copies`; the log's records count as stored first).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from my_llm.history import ChatHistory
+from my_llm.importers.chatgpt.copies import CopyIndex
 from my_llm.importers.chatgpt.files import ExportError, ExportFile, export_files, read_conversations
 from my_llm.importers.chatgpt.parse import SOURCE, ConversationError, ConversationRecords, conversation_records
 from my_llm.importers.chatgpt.report import ImportReport
@@ -31,9 +34,18 @@ from my_llm.log import MessageStore
 __all__ = ["ExportError", "ImportReport", "import_chatgpt_export", "imported_ids"]
 
 
-def imported_ids(store: MessageStore) -> set[str]:
-    """Ids of the ChatGPT-export records already in the namespace (archives included): read once per import."""
-    return {record.id for record in store.read_all() if record.source == SOURCE}
+def imported_ids(store: MessageStore, copies: CopyIndex | None = None) -> set[str]:
+    """Ids of the ChatGPT-export records already in the namespace (archives included): read once per import.
+
+    ``copies``, when given, also remembers where those records' messages are stored.
+    """
+    ids = set()
+    for record in store.read_all():
+        if record.source == SOURCE:
+            ids.add(record.id)
+            if copies is not None:
+                copies.remember((record,))
+    return ids
 
 
 def import_chatgpt_export(
@@ -52,7 +64,8 @@ def import_chatgpt_export(
         path: see :func:`~my_llm.importers.chatgpt.files.export_files`.
         all_branches: keep every branch, not only the active one (see :func:`conversation_records`).
         include_thoughts: keep ``thoughts`` / ``reasoning_recap`` messages.
-        include_user_context: keep ``user_editable_context`` (custom instructions: personal data).
+        include_user_context: keep ``user_editable_context`` (custom instructions) and memory writes (messages
+            to and from the ``bio`` tool): personal data both.
         on_conversation: called after each conversation is appended, as ``(conversations done, bytes read,
             total bytes)``: bytes of the export's files (uncompressed for zip members) the parser has read
             so far, in 64 KiB chunks, and their total size; ``bytes read`` reaches ``total bytes`` at the end.
@@ -64,7 +77,8 @@ def import_chatgpt_export(
     """
     files = export_files(path)
     report = ImportReport(files=[export_file.name for export_file in files])
-    known = imported_ids(history.store)
+    copies = CopyIndex()
+    known = imported_ids(history.store, copies)
     total = sum(export_file.size for export_file in files)
     done = 0
     to_records = functools.partial(
@@ -78,7 +92,7 @@ def import_chatgpt_export(
                     parsed = to_records(conversation)
                 except ConversationError as error:
                     raise _conversation_error(export_file, error, index) from error
-                _append_new(history, parsed, known, report)
+                _append_new(history, copies.drop_copies(parsed), known, report)
                 if on_conversation is not None:
                     on_conversation(report.conversations, done + read, total)
             done += export_file.size

@@ -1,7 +1,9 @@
-"""Pure parsing of one ChatGPT export conversation into records: the tree, its branches, each message's text.
+"""Pure parsing of one ChatGPT export conversation into records: the tree, its branches, their records.
 
-No I/O here: :mod:`my_llm.importers.chatgpt.files` reads the export, :mod:`my_llm.importers.chatgpt.importer`
-appends the records. The export's shapes (``../shared/data/README.md``, section "chatgpt")::
+Each message's text comes from :mod:`my_llm.importers.chatgpt.content`, tool calls and answers are paired by
+:mod:`my_llm.importers.chatgpt.tools`. No I/O here: :mod:`my_llm.importers.chatgpt.files` reads the export,
+:mod:`my_llm.importers.chatgpt.importer` appends the records. The export's shapes (``../shared/data/README.md``,
+section "chatgpt")::
 
     conversation = {"id" | "conversation_id": str, "title": str | None, "create_time": float | None,
                     "update_time": float | None, "current_node": str, "mapping": {node_id: node}, ...}
@@ -24,15 +26,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from my_llm.errors import MyLLMError
+from my_llm.importers.chatgpt.content import message_to_text
+from my_llm.importers.chatgpt.tools import OpenCall, with_tool_message
 from my_llm.record import Record, format_time
 
 SOURCE = "chatgpt_export"
 AUTHOR_ROLES = {"user": "human", "assistant": "ai", "system": "system", "tool": "tool"}
-THOUGHT_TYPES = ("thoughts", "reasoning_recap")
 # Fixed namespace of the uuid5 record ids: the same export message always gets the same record id.
 RECORD_ID_NAMESPACE = uuid.UUID("5d0c6a52-6f0e-4f8e-9a39-0c7a1b2e4c11")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_TOOL_OUTPUT = {"tool_output": True}
 
 
 class ConversationError(MyLLMError, ValueError):
@@ -190,134 +192,6 @@ def _children(mapping: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
     return children
 
 
-@dataclass(frozen=True)
-class MessageText:
-    """A message's ``text`` for the record's content, or ``skipped``: why it has none (counted in the report).
-
-    ``metadata`` goes into the record's: ``content_type`` always; ``asset_pointers`` for images,
-    ``language`` for code, ``tool_output`` for tool results, ``url`` for quotes.
-    """
-
-    text: str
-    skipped: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def message_to_text(
-    message: dict[str, Any] | None, *, include_thoughts: bool = False, include_user_context: bool = False
-) -> MessageText:
-    """The text of one export message, by its ``content.content_type``.
-
-    ``text``/``multimodal_text``: string parts joined by newlines, images as ``[image]`` (asset pointers in
-    metadata); ``code``: fenced with its language; ``execution_output``, ``tether_browsing_display``,
-    ``tether_quote``: kept as tool output; ``thoughts``/``reasoning_recap`` only with ``include_thoughts``;
-    ``user_editable_context`` (custom instructions: personal data) only with ``include_user_context``;
-    a ``system`` author only with ``metadata.is_user_system_message``; other messages flagged
-    ``metadata.is_visually_hidden_from_conversation`` never. Any other type is kept when it has a
-    ``text`` string or string ``parts``, else skipped as ``unknown type <name>``. Whitespace-only text is
-    skipped as ``empty``; a null message as ``null message``. Leaf fields of an odd type count as absent.
-    """
-    if message is None:
-        return MessageText("", "null message")
-    content = message.get("content") if isinstance(message.get("content"), dict) else {}
-    content_type = content.get("content_type")
-    reason = _left_out(message, content_type, include_thoughts, include_user_context)
-    if reason:
-        return MessageText("", reason)
-    converted = _CONVERTERS.get(content_type, _other)(content)  # type: ignore[arg-type]
-    if converted is None:
-        return MessageText("", f"unknown type {content_type}")
-    text, extra = converted
-    if not text.strip():
-        return MessageText("", "empty")
-    return MessageText(text, None, {"content_type": content_type, **extra})
-
-
-def _left_out(message: dict[str, Any], content_type: Any, thoughts: bool, user_context: bool) -> str | None:
-    """The reason the export's own flags (or our defaults) keep a message out, if any."""
-    if content_type in THOUGHT_TYPES and not thoughts:
-        return content_type
-    if content_type == "user_editable_context" and not user_context:
-        return "user_editable_context"
-    metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
-    author = message.get("author") if isinstance(message.get("author"), dict) else {}
-    if author.get("role") == "system":
-        return None if metadata.get("is_user_system_message") else "system"
-    if metadata.get("is_visually_hidden_from_conversation"):
-        return "hidden"
-    return None
-
-
-def _string(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _joined(*pieces: Any, separator: str = "\n") -> str:
-    return separator.join(piece for piece in map(_string, pieces) if piece.strip())
-
-
-def _parts(content: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``parts``: strings kept; ``{asset_pointer}`` parts become ``[image]`` (or ``[audio]``...), text parts kept."""
-    parts = content.get("parts") if isinstance(content.get("parts"), list) else []
-    texts, pointers = [], []
-    for part in parts:
-        if isinstance(part, str):
-            texts.append(part)
-        elif isinstance(part, dict) and _string(part.get("text")).strip():
-            texts.append(part["text"])
-        elif isinstance(part, dict) and _string(part.get("asset_pointer")):
-            kind = _string(part.get("content_type")).removesuffix("_asset_pointer") or "attachment"
-            texts.append(f"[{kind}]")
-            pointers.append(part["asset_pointer"])
-    return _joined(*texts), ({"asset_pointers": pointers} if pointers else {})
-
-
-def _code(content: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    language = _string(content.get("language"))
-    language = "" if language == "unknown" else language
-    code = _string(content.get("text"))
-    return (f"```{language}\n{code}\n```" if code.strip() else ""), ({"language": language} if language else {})
-
-
-def _quote(content: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    url = _string(content.get("url"))
-    text = _joined(_joined(content.get("title"), url), content.get("text"), separator="\n\n")
-    return text, ({**_TOOL_OUTPUT, "url": url} if url else _TOOL_OUTPUT)
-
-
-def _thoughts(content: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    thoughts = content.get("thoughts") if isinstance(content.get("thoughts"), list) else []
-    steps = [_joined(t.get("summary"), t.get("content")) for t in thoughts if isinstance(t, dict)]
-    return _joined(*steps, separator="\n\n"), {}
-
-
-def _other(content: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """An unknown content type: its ``text``, else its ``parts``; None when it has neither."""
-    if _string(content.get("text")).strip():
-        return content["text"], {}
-    converted = _parts(content)
-    return converted if converted[0].strip() else None
-
-
-_CONVERTERS = {
-    "text": _parts,
-    "multimodal_text": _parts,
-    "code": _code,
-    "execution_output": lambda content: (_string(content.get("text")), _TOOL_OUTPUT),
-    "tether_browsing_display": lambda content: (
-        _joined(content.get("summary"), content.get("result"), separator="\n\n"),
-        _TOOL_OUTPUT,
-    ),
-    "tether_quote": _quote,
-    "thoughts": _thoughts,
-    "reasoning_recap": lambda content: (_string(content.get("content")), {}),
-    "user_editable_context": lambda content: (
-        _joined(content.get("user_profile"), content.get("user_instructions"), separator="\n\n"),
-        {},
-    ),
-}
-
-
 def record_id(namespace: str, conversation_id: str, message_id: str) -> str:
     """uuid5 hex of (namespace, conversation id, export message id): the same message always gets the same id.
 
@@ -374,6 +248,8 @@ def conversation_records(
     ``{title, message_id, parent_id, branch_id, active_branch, content_type, model_slug?, recipient?, ...}``.
     ``parent_id``: the nearest earlier message on the same path imported with the same options, so a side
     branch links to its fork and never into another branch. ``namespace`` must be valid already.
+    ``message`` is None (plain text), except on tool calls and tool answers: the ``AIMessage`` with
+    ``tool_calls`` and the ``ToolMessage`` answering it (see :func:`~my_llm.importers.chatgpt.tools.with_tool_message`).
 
     Raises:
         ConversationError: the conversation's shape is wrong (see :func:`checked_mapping`, :func:`current_node_id`).
@@ -388,18 +264,21 @@ def conversation_records(
         include_thoughts, include_user_context,
     )  # fmt: skip
     result = ConversationRecords(cid)
-    nearest: dict[str, str | None] = {}  # node id -> export id of the nearest imported message at or above it
+    # node id -> (export id of the nearest imported message at or above it, the tool call open there)
+    nearest: dict[str, tuple[str | None, OpenCall | None]] = {}
     for branch in paths:
         fork = mapping[branch.node_ids[0]].get("parent")
-        parent_id = nearest[fork] if fork is not None else None
+        parent_id, open_call = nearest[fork] if fork is not None else (None, None)
         for node_id in branch.node_ids:
-            made = _node_record(shared, node_id, mapping[node_id].get("message"), branch, parent_id)
+            message = mapping[node_id].get("message")
+            made = _node_record(shared, node_id, message, branch, parent_id)
             if isinstance(made, Record):
+                made, open_call = with_tool_message(made, message, open_call, cid)  # type: ignore[arg-type]
                 result.records.append(made)
                 parent_id = made.metadata["message_id"]
             else:
                 result.skipped[made] += 1
-            nearest[node_id] = parent_id
+            nearest[node_id] = (parent_id, open_call)
     return result
 
 

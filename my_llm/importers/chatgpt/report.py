@@ -15,7 +15,8 @@ class ImportReport:
         conversations: conversations read and parsed (those whose messages were all imported before too).
         messages_imported: records appended to the log.
         skipped: reason -> messages left out: ``already imported``, ``null message``, ``empty``, ``hidden``,
-            ``system``, ``thoughts``, ``reasoning_recap``, ``user_editable_context``, ``unknown type <name>``,
+            ``system``, ``thoughts``, ``reasoning_recap``, ``user_editable_context``, ``bio`` (memory writes and
+            their answers), ``copy of a message in another conversation``, ``unknown type <name>``,
             ``unknown role <name>``.
     """
 
