@@ -498,7 +498,7 @@ def test_a_bad_conversation_stops_the_import_naming_file_and_id_and_keeps_the_on
     [(42, "is a JSON number, not an object"), ("text", "is a JSON string"), ({"title": "no id"}, "has no 'id'")],
 )
 def test_a_conversation_without_an_id_is_named_by_its_position_far_into_the_file(history, tmp_path, item, problem):
-    good = [chat(f"c{i}", "q" * 500, "a") for i in range(150)]  # about 120 KB: the parser reads 64 KiB chunks
+    good = [chat(f"c{i}", "q" * 500, "a") for i in range(150)]  # about 120 KB: the parser reads 16 KiB chunks
     export = write_export(tmp_path / "conversations.json", [*good, item, chat("after", "q")])
     with pytest.raises(ExportError) as raised:
         import_chatgpt_export(history, export)
@@ -787,7 +787,7 @@ def test_progress_is_reported_after_each_conversation_up_to_the_total(history, t
     import_chatgpt_export(history, source, on_conversation=lambda *args: calls.append((*args, len(history.records()))))
     assert [(done, seen) for done, _, _, seen in calls] == [(1, 1), (2, 2), (3, 3)]  # called after the append
     assert {t for _, _, t, _ in calls} == {total}
-    assert 0 < calls[0][1] <= calls[1][1] < calls[2][1] == total  # bytes the parser has read (64 KiB chunks)
+    assert 0 < calls[0][1] <= calls[1][1] < calls[2][1] == total  # bytes the parser has read (16 KiB chunks)
 
 
 def test_progress_on_a_large_file_moves_with_the_parser(history, tmp_path):

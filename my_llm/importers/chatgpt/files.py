@@ -3,7 +3,8 @@
 An export is ``conversations.json`` (newer ones: ``conversations-000.json``, ``conversations-001.json``, ...),
 each a JSON array of conversations (:mod:`my_llm.importers.chatgpt.parse` describes one). They are read
 from the files, a folder holding them, or the export's ``.zip`` as downloaded (members are decompressed
-as they are read, nothing is extracted), and streamed with ``ijson``: one conversation in memory at a time.
+as they are read, nothing is extracted), and streamed with ``ijson``: one conversation in memory at a time,
+within limits of nesting depth and size (:mod:`my_llm.importers.chatgpt.bounded`).
 
 Errors name the file and a conversation by its position in that file, counting from 1, and its id.
 """
@@ -23,6 +24,7 @@ from typing import Any, BinaryIO
 import ijson
 
 from my_llm.errors import MyLLMError
+from my_llm.importers.chatgpt import bounded
 from my_llm.importers.chatgpt.parse import ConversationError, conversation_id
 from my_llm.importers.chatgpt.report import ImportReport
 
@@ -158,28 +160,33 @@ def _first_byte(handle: BinaryIO) -> bytes:
     return head
 
 
-def read_conversations(export_file: ExportFile) -> Iterator[tuple[int, Any, int]]:
+def read_conversations(export_file: ExportFile, limits: bounded.Limits | None = None) -> Iterator[tuple[int, Any, int]]:
     """Stream one file's array: yields (position counting from 1, the conversation as parsed, bytes read).
 
-    ``bytes read``: how far into the file (uncompressed for a zip member) the parser has read, in
-    ``ijson``'s 64 KiB chunks; at most ``export_file.size``. Items are yielded whatever their JSON type.
+    ``bytes read``: how far into the file (uncompressed for a zip member) the parser has read, in 16 KiB
+    chunks (:data:`bounded.CHUNK_BYTES`); at most ``export_file.size``. Items are yielded whatever their JSON
+    type.
+    ``limits``: how deep and large one conversation may be (default :data:`bounded.LIMITS`: 256 levels, 64 MiB).
 
     Raises:
         ExportError: not a JSON array; bad or truncated JSON, or unreadable bytes (naming the last
-            conversation read cleanly, ``after=True``).
+            conversation read cleanly, ``after=True``); a conversation over ``limits`` (naming it: its
+            position, and its id when the id came before the point where it was refused).
     """
     with export_file.open() as handle:
         first = _first_byte(handle)
         if first != b"[":
             shape = {b"": "is empty", b"{": "holds a JSON object"}.get(first, "does not start with a JSON array")
             raise ExportError(export_file.name, f"{shape}; a ChatGPT export holds a JSON array of conversations")
-        items = ijson.items(handle, "item", use_float=True)
+        items = bounded.array_items(handle, limits)
         index, last_id = 0, None
         while True:
             try:
                 conversation = next(items)
             except StopIteration:
                 return
+            except bounded.ItemRefused as refused:
+                raise _refused_error(export_file, refused, index + 1) from None
             except (ijson.JSONError, *_READ_ERRORS) as error:
                 raise _read_error(export_file, error, index, last_id) from error
             index += 1
@@ -192,6 +199,16 @@ def _id_or_none(conversation: Any) -> str | None:
         return conversation_id(conversation)
     except ConversationError:
         return None
+
+
+def _refused_error(export_file: ExportFile, refused: bounded.ItemRefused, index: int) -> ExportError:
+    """The ExportError for conversation #``index``, over a limit: named by its id too when it was read."""
+    problem = (
+        f"{refused.problem}: it is not read further. The conversations "
+        "before it are imported and this one is not: remove it and run the import again (what is already "
+        "imported is skipped)."
+    )
+    return ExportError(export_file.name, problem, index=index, conversation_id=_id_or_none(refused.partial))
 
 
 def _read_error(export_file: ExportFile, error: Exception, index: int, last_id: str | None) -> ExportError:

@@ -68,7 +68,7 @@ def import_chatgpt_export(
             to and from the ``bio`` tool): personal data both.
         on_conversation: called after each conversation is appended, as ``(conversations done, bytes read,
             total bytes)``: bytes of the export's files (uncompressed for zip members) the parser has read
-            so far, in 64 KiB chunks, and their total size; ``bytes read`` reaches ``total bytes`` at the end.
+            so far, in 16 KiB chunks, and their total size; ``bytes read`` reaches ``total bytes`` at the end.
 
     Raises:
         ExportError: bad input; what came before it is imported, the bad conversation not at all, and
