@@ -25,7 +25,7 @@ from my_llm import (
     parse_time,
     validate_namespace,
 )
-from my_llm.log import Outbox, read_records, replay_namespace
+from my_llm.log import Delivery, read_records, recorded_destination, replay_namespace
 
 _RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -84,17 +84,35 @@ def main() -> None:
 
 @main.command()
 def namespaces() -> None:
-    """List the namespaces that have a log, with their message counts and what Pub/Sub has not acknowledged."""
+    """List the namespaces that have a log: messages in the live log, records Pub/Sub has not acknowledged
+    (archives included), messages in archives, and the topic `my-llm replay` sends to."""
     settings = _settings()
     names = list_namespaces(settings.message_history)
     if not names:
         click.echo(f"No namespaces yet under {settings.message_history}.")
         return
-    table = Table("namespace", "messages", "not yet published", "log")
+    table = Table("namespace", "messages", "not yet published", "archived")
+    table.add_column("topic", overflow="fold")
+    table.add_column("log", overflow="fold")
     for name in names:
-        store = MessageStore(settings.message_history, name)
-        table.add_row(name, str(sum(1 for _ in store.read())), str(len(Outbox(store).pending())), str(store.path))
+        try:
+            table.add_row(*_namespace_row(settings, name))
+        except MyLLMError as error:
+            raise click.ClickException(str(error)) from error
     Console().print(table)
+
+
+def _namespace_row(settings: Settings, name: str) -> tuple[str, ...]:
+    """One row of `my-llm namespaces`, from the namespace's index (which catches up first): no log is read."""
+    store = MessageStore(settings.message_history, name, settings.fsync)
+    delivery = Delivery(store)
+    try:
+        counts = delivery.counts()
+    finally:
+        delivery.close()
+    destination = recorded_destination(store.folder)
+    topic = destination.topic_path if destination else "(not published yet)"
+    return name, str(counts["live"]), str(counts["pending"]), str(counts["archived"]), topic, str(store.path)
 
 
 @main.group()
@@ -199,22 +217,33 @@ def log_tail(namespace: str, lines: int, follow: bool, as_json: bool) -> None:
     "--since", type=SINCE, default=None, help="Re-publish every record created at or after TIME, acknowledged or not."
 )
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for acknowledgements per namespace.")
-def replay(namespace: str | None, since: datetime | None, timeout: float) -> None:
+@click.option(
+    "--topic",
+    default=None,
+    metavar="TOPIC",
+    help="Send to this topic (an id, or projects/P/topics/T) instead of the one recorded with NAMESPACE.",
+)
+def replay(namespace: str | None, since: datetime | None, timeout: float, topic: str | None) -> None:
     """Re-publish what Pub/Sub has not acknowledged, for NAMESPACE or every namespace.
 
-    Records keep their ids, so consumers that de-duplicate on the `id` attribute see each record once.
+    Each namespace's records go to the topic recorded when it was first published (`my-llm namespaces`
+    shows it), or to my-llm-NAMESPACE when none was. Records keep their ids, so consumers that
+    de-duplicate on the `id` attribute see each record once.
     """
+    if topic and not namespace:
+        raise click.UsageError("--topic needs a NAMESPACE: one topic for every namespace would mix them.")
     settings = _settings()
     names = [namespace] if namespace else list_namespaces(settings.message_history)
-    table = Table("namespace", "topic", "sent", "acknowledged", "still pending")
+    table = Table("namespace", "sent", "acknowledged", "still pending")
+    table.add_column("topic", overflow="fold")
     failed = 0
     for name in names:
         _store(settings, name)
         try:
-            report = replay_namespace(name, settings, since=since, timeout=timeout)
+            report = replay_namespace(name, settings, since=since, timeout=timeout, topic=topic)
         except MyLLMError as error:
             raise click.ClickException(str(error)) from error
-        table.add_row(name, report.topic_path, str(report.candidates), str(report.acknowledged), str(report.failed))
+        table.add_row(name, str(report.candidates), str(report.acknowledged), str(report.failed), report.topic_path)
         failed += report.failed
     Console().print(table)
     if failed:
@@ -295,7 +324,14 @@ def ask(namespace: str, question: str, top_k: int, model: str | None) -> None:
 @click.option("--namespace", required=True, help="Namespace to import into, e.g. chatgpt.")
 @click.option("--all-branches", is_flag=True, help="Keep edited/regenerated branches too (marked in metadata).")
 @click.option("--include-thoughts", is_flag=True, help="Keep the model's thoughts and reasoning recaps.")
-def import_chatgpt(path: Path, namespace: str, all_branches: bool, include_thoughts: bool) -> None:
+@click.option(
+    "--include-user-context",
+    is_flag=True,
+    help="Keep personal data: custom instructions and ChatGPT's memory writes (bio). Off by default.",
+)
+def import_chatgpt(
+    path: Path, namespace: str, all_branches: bool, include_thoughts: bool, include_user_context: bool
+) -> None:
     """Import a ChatGPT data export at PATH: conversations.json, conversations-000.json..., a folder, or the .zip.
 
     Only the active branch of each conversation is kept unless --all-branches. Running it again imports only
@@ -317,7 +353,11 @@ def import_chatgpt(path: Path, namespace: str, all_branches: bool, include_thoug
                 progress.update(task, completed=read, total=total, done=done)
 
             report = history.load_chatgpt_export(
-                path, all_branches=all_branches, include_thoughts=include_thoughts, on_conversation=on_conversation
+                path,
+                all_branches=all_branches,
+                include_thoughts=include_thoughts,
+                include_user_context=include_user_context,
+                on_conversation=on_conversation,
             )
     except MyLLMError as error:
         partial = getattr(error, "report", None)

@@ -19,6 +19,9 @@ from my_llm.errors import ConfigError
 
 APP_NAME = "my_llm"
 FSYNC_POLICIES = ("always", "interval", "never")
+# MY_LLM_PUBLISH: on (publish to Pub/Sub when a project is known) or off (disk only).
+PUBLISH_OFF = frozenset({"off", "0", "false", "no"})
+PUBLISH_ON = frozenset({"on", "1", "true", "yes"})
 # The emulator accepts any project id; one is needed to name topics.
 EMULATOR_DEFAULT_PROJECT = "my-llm-local"
 
@@ -33,7 +36,12 @@ class Settings:
         google_cloud_project: project that owns the topics: ``GOOGLE_CLOUD_PROJECT``; else
             ``my-llm-local`` when ``PUBSUB_EMULATOR_HOST`` is set; else the gcloud CLI's active project;
             else the application-default credentials' quota project; None means disk only.
-        pubsub_emulator_host: ``host:port`` of a Pub/Sub emulator (``PUBSUB_EMULATOR_HOST``).
+        project_source: where ``google_cloud_project`` came from: ``GOOGLE_CLOUD_PROJECT``,
+            ``PUBSUB_EMULATOR_HOST`` (the emulator's default project) or ``gcloud`` (the gcloud CLI's
+            files, a choice the user may not know they made: the history says so once); None when unset.
+        pubsub_emulator_host: ``host:port`` of a Pub/Sub emulator (``PUBSUB_EMULATOR_HOST``); the
+            publisher connects to it (an insecure channel, no credentials) whatever the environment says.
+        publish: False when ``MY_LLM_PUBLISH=off``: messages are logged to disk only, whatever the project.
         openai_api_key / openai_base_url: OpenAI or an OpenAI-compatible server.
         model: default chat model spec (``MY_LLM_MODEL``): ``provider:model`` or ``local``.
         embeddings: default embeddings spec (``MY_LLM_EMBEDDINGS``): ``local``, ``openai:<model>``
@@ -52,13 +60,16 @@ class Settings:
     embeddings: str | None = None
     fsync: str = "interval"
     chroma_host: str | None = None
+    project_source: str | None = None
+    publish: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``); blank values count as unset.
 
         Raises:
-            ConfigError: ``MY_LLM_FSYNC`` is not one of always, interval, never.
+            ConfigError: ``MY_LLM_FSYNC`` is not one of always, interval, never; ``MY_LLM_PUBLISH`` is not
+                on or off.
         """
         env = os.environ if environ is None else environ
 
@@ -68,11 +79,15 @@ class Settings:
 
         data_dir = platformdirs.user_data_path(APP_NAME)
         emulator = get("PUBSUB_EMULATOR_HOST")
-        project = (
-            get("GOOGLE_CLOUD_PROJECT")
-            or (EMULATOR_DEFAULT_PROJECT if emulator else None)
-            or gcloud_project(Path(get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud").expanduser())
-        )
+        project, source = get("GOOGLE_CLOUD_PROJECT"), "GOOGLE_CLOUD_PROJECT"
+        if not project and emulator:
+            project, source = EMULATOR_DEFAULT_PROJECT, "PUBSUB_EMULATOR_HOST"
+        if not project:
+            gcloud_dir = Path(get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud").expanduser()
+            project, source = gcloud_project(gcloud_dir), "gcloud"
+        publish = (get("MY_LLM_PUBLISH") or "on").lower()
+        if publish not in PUBLISH_ON | PUBLISH_OFF:
+            raise ConfigError(f"MY_LLM_PUBLISH={publish!r} is not one of on, off.")
         fsync = (get("MY_LLM_FSYNC") or "interval").lower()
         if fsync not in FSYNC_POLICIES:
             raise ConfigError(f"MY_LLM_FSYNC={fsync!r} is not one of {', '.join(FSYNC_POLICIES)}.")
@@ -87,6 +102,8 @@ class Settings:
             embeddings=get("MY_LLM_EMBEDDINGS"),
             fsync=fsync,
             chroma_host=get("CHROMA_HOST"),
+            project_source=source if project else None,
+            publish=publish in PUBLISH_ON,
         )
 
 

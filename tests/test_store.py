@@ -137,3 +137,44 @@ def test_a_writer_killed_mid_loop_leaves_every_complete_line_readable(tmp_path):
     records = list(MessageStore(tmp_path, "killed").read())
     assert len(records) == complete > 0
     assert [r.content.split()[0] for r in records] == [str(i) for i in range(complete)]
+
+
+def test_encode_gives_the_bytes_of_to_json(tmp_path):
+    from dataclasses import dataclass
+
+    from my_llm.log import encode
+
+    @dataclass
+    class Point:
+        x: int
+
+    odd = Record.new(
+        "ns",
+        "s",
+        "ai",
+        'héllo \u2603 "quoted"\nline',
+        usage={"input_tokens": 1, "output_tokens": 2, "cost_usd": None},
+        metadata={"bytes": b"\x00\x01", "point": Point(3), "nested": [{"a": (1, 2)}]},
+        message={"type": "ai", "data": {"content": [{"type": "text", "text": "x"}], "tool_calls": []}},
+    )
+    assert encode(odd) == odd.to_json().encode("utf-8")
+    store = MessageStore(tmp_path, "ns")
+    store.append([odd])
+    assert store.path.read_bytes() == odd.to_json().encode("utf-8") + b"\n"
+
+
+def test_the_append_lock_excludes_a_filelock_holder(tmp_path):
+    import threading
+
+    from filelock import FileLock
+
+    store = MessageStore(tmp_path, "ns")
+    store.append(_records(1))
+    appended = threading.Event()
+    with FileLock(str(store.folder / "messages.jsonl.lock")):  # what older processes take
+        writer = threading.Thread(target=lambda: (store.append(_records(1)), appended.set()))
+        writer.start()
+        assert not appended.wait(0.3)
+    assert appended.wait(10)
+    writer.join()
+    assert len(list(store.read())) == 2

@@ -7,10 +7,11 @@ The plain history that memory and the importers take; the seed's :class:`PubSubC
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,31 +19,28 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
 from my_llm.config import Settings
-from my_llm.errors import PublishError
 from my_llm.history.conversions import message_data, role_of, to_message
-from my_llm.log import MessageStore, Outbox, Publisher
+from my_llm.log import Delivery, MessageStore, Publisher, is_turn
 from my_llm.models import model_of, text_of, usage_for
-from my_llm.record import Record, topic_id_for, validate_namespace
+from my_llm.record import Record, validate_namespace
 
 log = logging.getLogger(__name__)
 
 EXIT_FLUSH_S = 10.0
-CONVERSATION_ROLES = frozenset({"human", "ai", "system", "tool"})
 
 
 def is_turn_of(record: Record, session_id: str) -> bool:
-    """Whether ``record`` is a conversation turn of ``session_id`` (see :attr:`ChatHistory.messages`)."""
-    return (
-        record.session_id == session_id
-        and record.role in CONVERSATION_ROLES
-        and "task" not in record.metadata
-        and "event" not in record.metadata
-    )
+    """Whether ``record`` is a conversation turn of ``session_id`` (see :attr:`ChatHistory.messages`): the
+    log's rule (:func:`my_llm.log.is_turn`) for this session."""
+    return record.session_id == session_id and is_turn(record)
 
 
 @functools.cache
-def _say_disk_only() -> None:
+def _say_disk_only(turned_off: bool = False) -> None:
     # functools.cache makes this a once-per-process notice without module-level mutable flags.
+    if turned_off:
+        log.warning("Publishing is turned off (MY_LLM_PUBLISH=off): messages are logged to disk only.")
+        return
     log.warning(
         "No Google Cloud project is configured: messages are logged to disk only. "
         "Set GOOGLE_CLOUD_PROJECT (or PUBSUB_EMULATOR_HOST for the emulator) to publish them."
@@ -72,9 +70,11 @@ class ChatHistory(BaseChatMessageHistory):
         settings: defaults to ``Settings.from_env()``.
         store / publisher: hand in your own (tests, other roots); built from settings when None.
 
-    Delivery: acknowledged ids are recorded in the namespace's outbox; whatever Pub/Sub has not
-    acknowledged (server down, process killed) stays there until ``my-llm replay`` re-publishes it.
-    Pending publishes are flushed (for up to 10 s) when the object is collected or the process exits.
+    Delivery (:class:`my_llm.log.Delivery`, also ``self.delivery``): acknowledged ids are recorded in the
+    namespace's outbox; whatever Pub/Sub has not acknowledged (server down, process killed) stays there
+    until ``my-llm replay`` re-publishes it, to the topic recorded when the namespace was first published
+    (a history given another topic says so once). Pending publishes are flushed (for up to 10 s) when the
+    object is collected or the process exits.
     """
 
     def __init__(
@@ -94,16 +94,13 @@ class ChatHistory(BaseChatMessageHistory):
         self.session_id = session_id or uuid.uuid4().hex
         self.source = source
         self.store = store or MessageStore(settings.message_history, self.namespace, settings.fsync)
-        project = project_id or settings.google_cloud_project
-        if publisher is None and project:
-            publisher = Publisher(project, pubsub_topic or topic_id_for(self.namespace))
-        self.publisher = publisher
-        self.outbox = Outbox(self.store)
-        self._in_outage = False  # warn once per Pub/Sub outage, not once per message
+        self.delivery = Delivery.for_history(self.store, settings, project_id, pubsub_topic, publisher)
+        self.publisher = self.delivery.publisher
+        self.outbox = self.delivery.outbox
         if self.publisher is None:
-            _say_disk_only()
-        # The exit hook: holds the publisher and outbox, not self, so it never keeps this object alive.
-        self._finalizer = weakref.finalize(self, _flush_and_close, self.publisher, self.outbox, EXIT_FLUSH_S)
+            _say_disk_only(not settings.publish)
+        # The exit hook: holds the delivery, not self, so it never keeps this object alive.
+        self._finalizer = weakref.finalize(self, self.delivery.close, EXIT_FLUSH_S)
 
     @property
     def memory_namespace(self) -> str:
@@ -118,9 +115,46 @@ class ChatHistory(BaseChatMessageHistory):
         """Every record of the namespace's live log in the order it was logged (all roles, all sessions)."""
         return list(self.store.read())
 
-    def session_records(self) -> list[Record]:
-        """This session's conversation records, oldest first: see :attr:`messages` for which."""
-        return [record for record in self.store.read() if is_turn_of(record, self.session_id)]
+    def session_records(self, limit: int | None = None) -> list[Record]:
+        """This session's conversation records, oldest first (see :attr:`messages` for which); with
+        ``limit``, only the last ``limit`` of them.
+
+        Read through the namespace's index (:class:`my_llm.log.LogIndex`): the cost is that of the records
+        returned (about 20 us each), not of the log; the index first catches up with what was appended.
+
+        Raises:
+            StoreError: the index cannot be opened or written (it can be deleted: it is rebuilt from the log).
+        """
+        newest_first = self.recent_records(page=limit or 256)
+        records = list(newest_first if limit is None else itertools.islice(newest_first, limit))
+        records.reverse()
+        return records
+
+    def recent_records(self, page: int = 16) -> Iterator[Record]:
+        """This session's conversation records newest first, read lazily: take from it until a token budget
+        is full, and stop; at most ``page`` records past the last one taken are read.
+
+        The index is asked for ``page`` rows at a time (doubling up to 1,024 rows), and their lines are read
+        and parsed ``page`` at a time (up to 64).
+
+        Raises:
+            StoreError: see :meth:`session_records`.
+        """
+        index, before, rows, lines = self.delivery.index, None, page, min(page, 64)
+        while True:
+            entries = index.session_entries(self.session_id, rows, before_seq=before)
+            for start in range(0, len(entries), lines):
+                for record in index.records(entries[start : start + lines]):
+                    if is_turn_of(record, self.session_id):
+                        yield record
+            if len(entries) < rows:
+                return
+            before, rows = entries[-1].seq, min(rows * 2, 1024)
+
+    def recent_messages(self) -> Iterator[BaseMessage]:
+        """:meth:`recent_records` as LangChain messages (see :attr:`messages`), newest first."""
+        for record in self.recent_records():
+            yield to_message(record)
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
@@ -184,19 +218,7 @@ class ChatHistory(BaseChatMessageHistory):
 
     def add_records(self, records: Sequence[Record]) -> None:
         """Append ready-made records (an importer's, say) to disk, then publish them."""
-        self.store.append(records)
-        if self.publisher is not None:
-            self._publish(records)
-
-    def _publish(self, records: Sequence[Record]) -> None:
-        try:
-            self.publisher.publish(records, on_acked=self.outbox.mark_acked)
-        except PublishError as error:
-            if not self._in_outage:
-                log.warning("%s Records stay safe in %s.", error, self.store.path)
-            self._in_outage = True
-        else:
-            self._in_outage = False
+        self.delivery.append(records)
 
     def clear(self) -> None:
         """Move the log to ``archive/`` (nothing is deleted) and publish a tombstone record.
@@ -205,14 +227,12 @@ class ChatHistory(BaseChatMessageHistory):
         written as the archived log's last line, so downstream consumers know the namespace was
         cleared at that time. ``messages`` is empty afterwards.
         """
-        tombstone = self.new_record("system", "", metadata={"event": "clear"})
-        archived = self.store.archive(tombstone)
-        if archived is not None and self.publisher is not None:
-            self._publish([tombstone])
+        self.delivery.archive(self.new_record("system", "", metadata={"event": "clear"}))
 
     def flush(self, timeout: float | None = 30.0) -> int:
-        """Wait for pending publishes; returns how many are still pending (0 without Pub/Sub)."""
-        return self.publisher.flush(timeout) if self.publisher else 0
+        """Wait for pending publishes and write their acknowledgements; returns how many are still pending
+        (0 without Pub/Sub)."""
+        return self.delivery.flush(timeout)
 
     def close(self, timeout: float | None = 30.0) -> int:
         """Flush and release the Pub/Sub client; returns how many publishes never finished.
@@ -220,10 +240,4 @@ class ChatHistory(BaseChatMessageHistory):
         Those records stay in the outbox (``my-llm replay`` sends them).
         """
         self._finalizer.detach()
-        return _flush_and_close(self.publisher, self.outbox, timeout)
-
-
-def _flush_and_close(publisher: Publisher | None, outbox: Outbox, timeout: float | None) -> int:
-    left = publisher.close(timeout) if publisher is not None else 0
-    outbox.close()
-    return left
+        return self.delivery.close(timeout)

@@ -1,22 +1,34 @@
-"""The log and its delivery: the append-only JSONL store per namespace, the outbox of what Pub/Sub has not
-acknowledged, the publisher, and replay.
+"""The log and its delivery: the append-only JSONL store per namespace, its SQLite index, the outbox of
+what Pub/Sub has not acknowledged, the publisher, and the delivery that wires them (and replays).
 
 The face of ``my_llm.log``: import from here, not from its modules. Data flows one way:
-record -> store (disk first) -> publisher (Pub/Sub) -> outbox (acknowledgements) -> replay.
+record -> store (disk first) -> publisher (Pub/Sub) -> outbox (acknowledgements) -> replay, all owned
+by one :class:`Delivery` per namespace; reads that must not cost the whole log go through :class:`LogIndex`.
 """
 
+from my_llm.log.delivery import Delivery, ReplayReport
+from my_llm.log.destination import Destination, recorded_destination
+from my_llm.log.index import Entry, LogIndex
+from my_llm.log.index_build import is_turn
 from my_llm.log.outbox import Outbox
 from my_llm.log.publisher import Publisher
-from my_llm.log.replay import ReplayReport, replay_namespace
-from my_llm.log.store import LOG_NAME, MessageStore, list_namespaces, read_records
+from my_llm.log.replay import replay_namespace
+from my_llm.log.store import LOG_NAME, MessageStore, encode, list_namespaces, read_records
 
 __all__ = [
     "LOG_NAME",
+    "Delivery",
+    "Destination",
+    "Entry",
+    "LogIndex",
     "MessageStore",
     "Outbox",
     "Publisher",
     "ReplayReport",
+    "encode",
+    "is_turn",
     "list_namespaces",
     "read_records",
+    "recorded_destination",
     "replay_namespace",
 ]

@@ -1,9 +1,14 @@
 """Pub/Sub publishing: one long-lived client per topic, non-blocking, flushed on demand.
 
-Follows the googleapis/python-pubsub samples: ``publish`` returns futures at once (batching does
-the rest), ``flush``/``close`` wait on them, an ordering key per session keeps a conversation in
-order, and a failed key is resumed with ``resume_publish``. The client switches to the emulator by
-itself when ``PUBSUB_EMULATOR_HOST`` is set.
+As the googleapis/python-pubsub samples do: ``publish`` returns at once (batching does the rest),
+``flush``/``close`` wait for the acknowledgements, and the ordering key of a record is its session, so a
+conversation arrives in order. The batching is our own (:mod:`my_llm.log.sender`): one request in flight
+per topic, sent by the generated (GAPIC) client's ``Publish`` call, which keeps every ordering key in order
+at a fraction of the high-level client's per-message cost.
+
+The emulator is the one named by ``Settings.pubsub_emulator_host`` (handed in as ``emulator_host``): the
+client gets an insecure gRPC channel to it, as the client itself does for ``PUBSUB_EMULATOR_HOST``, so the
+setting works without the environment variable.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent import futures
+from collections.abc import Callable, Sequence
 
-from my_llm.errors import PublishError
+from my_llm.errors import MyLLMError, PublishError
+from my_llm.log.sender import BatchSender
 from my_llm.record import Record
 
 log = logging.getLogger(__name__)
@@ -26,12 +31,12 @@ ADMIN_TIMEOUT_S = 5.0
 # After a failed topic set-up, later adds skip Pub/Sub (disk only) for this long instead of each
 # waiting ADMIN_TIMEOUT_S again.
 RETRY_AFTER_S = 60.0
-# A publish that Pub/Sub has not acknowledged within this time fails; its record stays in the outbox
-# for `my-llm replay`, and flush()/close() never wait on a dead server for longer than this.
+# A publish request that Pub/Sub has not acknowledged within this time (transient errors are retried
+# with backoff until then) fails; its records stay in the outbox for `my-llm replay`.
 PUBLISH_TIMEOUT_S = 60.0
-# Flow control: past these limits a publish fails at once instead of blocking the caller.
-FLOW_MESSAGES = 20_000
-FLOW_BYTES = 64 * 1024 * 1024
+# Flow control: past this many unsettled messages a publish fails at once (its records stay pending)
+# instead of queueing without bound.
+FLOW_MESSAGES = 100_000
 
 
 class Publisher:
@@ -40,21 +45,24 @@ class Publisher:
     Args:
         project_id: Google Cloud project (any id works against the emulator).
         topic_id: topic name, e.g. ``my-llm-debugger``.
-        client: a ``pubsub_v1.PublisherClient`` created with message ordering enabled; one is built
-            on first use when not given.
+        client: a generated ``google.pubsub_v1.PublisherClient`` (GAPIC: ``get_topic``, ``create_topic``,
+            ``publish(request=...)``); one is built on first use when not given.
+        emulator_host: ``host:port`` of a Pub/Sub emulator to use instead of Google Cloud (None: the
+            client's own choice, which follows ``PUBSUB_EMULATOR_HOST``).
     """
 
-    def __init__(self, project_id: str, topic_id: str, client=None) -> None:
+    def __init__(self, project_id: str, topic_id: str, client=None, emulator_host: str | None = None) -> None:
         self.project_id = project_id
         self.topic_id = topic_id
+        self.emulator_host = emulator_host
         self._client = client
         self._topic_ready = False
         self._retry_at = 0.0
         self._failing = False
-        # Futures whose done-callback has not finished yet; flush() waits on the condition, not on the
-        # futures, because a future is "done" before its callback has recorded the acknowledgement.
-        self._pending: set[futures.Future] = set()
+        # Messages queued or in flight whose acknowledgement has not been handed to on_acked yet.
+        self._outstanding = 0
         self._settled = threading.Condition()
+        self._sender: BatchSender | None = None
 
     @functools.cached_property
     def _publish_retry(self):
@@ -80,24 +88,29 @@ class Publisher:
     @property
     def client(self):
         if self._client is None:
-            from google.cloud import pubsub_v1
+            from google.pubsub_v1.services.publisher import PublisherClient
 
-            types = pubsub_v1.types
-            batch = types.BatchSettings(max_messages=500, max_bytes=1_000_000, max_latency=0.01)
-            flow = types.PublishFlowControl(
-                message_limit=FLOW_MESSAGES,
-                byte_limit=FLOW_BYTES,
-                limit_exceeded_behavior=types.LimitExceededBehavior.ERROR,
-            )
-            options = types.PublisherOptions(enable_message_ordering=True, flow_control=flow)
             try:
-                self._client = pubsub_v1.PublisherClient(batch_settings=batch, publisher_options=options)
+                self._client = PublisherClient(**self._endpoint())
             except Exception as error:  # google.auth raises several unrelated types here
                 raise PublishError(
                     f"Could not create a Pub/Sub client for project {self.project_id!r}: {error}. "
                     "Run `gcloud auth application-default login`, or set PUBSUB_EMULATOR_HOST."
                 ) from error
         return self._client
+
+    def _endpoint(self) -> dict:
+        """The client's keyword arguments for ``emulator_host``: an insecure channel to it, no credentials."""
+        if not self.emulator_host:
+            return {}
+        import grpc
+        from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+
+        channel = grpc.insecure_channel(self.emulator_host)
+        return {
+            "transport": PublisherGrpcTransport(channel=channel, host=self.emulator_host),
+            "client_options": {"api_endpoint": self.emulator_host},
+        }
 
     def ensure_topic(self) -> None:
         """Create the topic unless it exists.
@@ -128,66 +141,113 @@ class Publisher:
         self._topic_ready = True
 
     def publish(
-        self, records: Iterable[Record], on_acked: Callable[[list[str]], None] | None = None
-    ) -> list[futures.Future]:
-        """Queue records for publishing and return their futures without waiting.
+        self,
+        records: Sequence[Record],
+        on_acked: Callable[[list[str]], None] | None = None,
+        payloads: Sequence[bytes] | None = None,
+    ) -> int:
+        """Queue records for publishing without waiting; returns how many were queued.
 
-        Data is the record's JSON; attributes are ``namespace``, ``role``, ``id``, ``schema``; the
-        ordering key is the record's ``session_id``. ``on_acked`` is called (from a client thread) with
-        ``[record id]`` for each record Pub/Sub acknowledged. A failed publish is logged once per outage;
-        the caller's outbox still holds the record.
+        Data is the record's JSON (``payloads[i]`` when given: the bytes already written to the log,
+        without the newline); attributes are ``namespace``, ``role``, ``id``, ``schema``; the ordering
+        key is the record's ``session_id``. ``on_acked`` is called (from the sending thread) with the ids
+        of each request's records once Pub/Sub acknowledged them. A failed request is logged once per
+        outage; the caller's outbox still holds its records.
 
         Raises:
             PublishError: the topic could not be set up.
         """
         self.ensure_topic()
-        queued = []
-        for record in records:
-            future = self.client.publish(
-                self.topic_path,
-                record.to_json().encode("utf-8"),
-                ordering_key=record.session_id,
-                retry=self._publish_retry,
-                timeout=PUBLISH_TIMEOUT_S,
-                **record.pubsub_attributes(),
+        if payloads is None:
+            payloads = [record.to_json().encode("utf-8") for record in records]
+        message = self._message_class
+        pairs = [
+            (
+                message(data=data, attributes=record.pubsub_attributes(), ordering_key=record.session_id),
+                (record.id, on_acked),
             )
-            with self._settled:
-                self._pending.add(future)
-            future.add_done_callback(functools.partial(self._on_done, record=record, on_acked=on_acked))
-            queued.append(future)
-        return queued
+            for record, data in zip(records, payloads, strict=True)
+        ]
+        with self._settled:
+            if self._outstanding + len(pairs) > FLOW_MESSAGES:
+                overflow = PublishError(f"More than {FLOW_MESSAGES} messages wait for {self.topic_path}.")
+                self._report(overflow)
+                return 0
+            self._outstanding += len(pairs)
+        if self._sender is None:
+            self._sender = BatchSender(self._send, self._on_settled, self._send_errors)
+        self._sender.put(pairs)
+        return len(pairs)
 
-    def _on_done(self, future: futures.Future, record: Record, on_acked) -> None:
-        error = future.exception()
-        if error is None:
-            if on_acked is not None:
-                on_acked([record.id])
-            self._failing = False
-        else:
-            if not self._failing:
-                log.warning(
-                    "Publishing to %s failed (%s); unacknowledged records stay in the outbox.", self.topic_path, error
-                )
-            self._failing = True
-            client = self._client
-            if client is not None:  # an ordering key stops after a failure until it is resumed
-                client.resume_publish(self.topic_path, record.session_id)
-        with self._settled:  # last, so flush() returns only after the acknowledgement is recorded
-            self._pending.discard(future)
-            self._settled.notify_all()
+    @functools.cached_property
+    def _message_class(self):
+        from google.pubsub_v1.types import PubsubMessage
+
+        return PubsubMessage.pb()  # the raw protobuf class: no proto-plus wrapper per message
+
+    @functools.cached_property
+    def _send_errors(self) -> tuple[type[BaseException], ...]:
+        from google.api_core import exceptions
+
+        return (exceptions.GoogleAPICallError, exceptions.RetryError, PublishError, ValueError)
+
+    def _send(self, messages: list) -> None:
+        """Publish one request (from the sending thread), retrying transient errors for up to 60 s."""
+        from google.pubsub_v1.types import PublishRequest
+
+        request = PublishRequest.wrap(PublishRequest.pb()(topic=self.topic_path, messages=messages))
+        self.client.publish(request=request, retry=self._publish_retry, timeout=PUBLISH_TIMEOUT_S)
+
+    def _on_settled(self, items: list, error: BaseException | None) -> None:
+        try:
+            if error is None:
+                self._failing = False
+                by_callback: dict = {}
+                for record_id, on_acked in items:
+                    if on_acked is not None:
+                        by_callback.setdefault(on_acked, []).append(record_id)
+                for on_acked, ids in by_callback.items():
+                    try:
+                        on_acked(ids)
+                    except (MyLLMError, OSError) as failure:  # not recorded: the records stay pending for replay
+                        self._report(failure)
+            else:
+                self._report(error)
+        finally:
+            with self._settled:  # last, so flush() returns only after the acknowledgements were handed on
+                self._outstanding -= len(items)
+                if not self._outstanding:
+                    self._settled.notify_all()
+
+    def _report(self, error: BaseException) -> None:
+        if not self._failing:
+            log.warning(
+                "Publishing to %s failed (%s); unacknowledged records stay in the outbox.", self.topic_path, error
+            )
+        self._failing = True
 
     def flush(self, timeout: float | None = 30.0) -> int:
         """Wait up to ``timeout`` seconds (None: no limit) until every publish has settled and its
-        acknowledgement is recorded; returns how many are still pending."""
+        acknowledgement was handed to ``on_acked``; returns how many are still pending."""
         with self._settled:
-            self._settled.wait_for(lambda: not self._pending, timeout=timeout)
-            return len(self._pending)
+            self._settled.wait_for(lambda: not self._outstanding, timeout=timeout)
+            return self._outstanding
 
     def close(self, timeout: float | None = 30.0) -> int:
-        """Flush, then stop the client's background threads; returns how many never finished."""
+        """Flush for up to ``timeout`` seconds, then stop; returns how many publishes never finished.
+
+        Messages still queued are abandoned (their records stay in the outbox for ``my-llm replay``); a
+        request in flight settles on its own, within PUBLISH_TIMEOUT_S, on a daemon thread. A later
+        publish starts a new sender and client.
+        """
         left = self.flush(timeout)
-        if self._client is not None and not left:
-            self._client.stop()
-            self._client = None
-            self._topic_ready = False
+        sender, self._sender = self._sender, None
+        client = self._client
+        if sender is not None:
+            abandoned = sender.abandon()
+            if abandoned:
+                self._on_settled(abandoned, PublishError(f"closed with {len(abandoned)} message(s) unsent"))
+        if client is not None and not left:
+            client.transport.close()
+            self._client, self._topic_ready = None, False
         return left

@@ -2,28 +2,50 @@
 
 Unlike LangChain's ``FileChatMessageHistory`` (which rewrites the whole file on every add: O(n) per
 message and not crash-safe), an append here writes only the new lines, under a cross-process lock
-(``filelock``), in one ``write`` call. A process killed mid-write can leave at most one torn line at
-the end; readers skip it with a warning and never rewrite the file, and the next append starts on a
-fresh line so the torn bytes never merge with a good record.
+(``flock`` on ``messages.jsonl.lock``, see :mod:`my_llm.log.locks`), in one ``write`` call. A process
+killed mid-write can leave at most one torn line at the end; readers skip it with a warning and never
+rewrite the file, and the next append starts on a fresh line so the torn bytes never merge with a good
+record. Reads that must not cost the whole log go through the namespace's index (:mod:`my_llm.log.index`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from filelock import FileLock
-
 from my_llm.errors import StoreError
+from my_llm.log.locks import InterProcessLock
 from my_llm.record import Record, format_time, utc_now, validate_namespace
 
 log = logging.getLogger(__name__)
 
 LOG_NAME = "messages.jsonl"
 FSYNC_INTERVAL_S = 1.0
+_RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(Record))
+
+
+def _json_default(value: object) -> object:
+    # What Record.to_json does for values JSON cannot hold: dataclasses as dicts (asdict), the rest as str.
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def encode(record: Record) -> bytes:
+    """The record's log line without its newline: UTF-8 bytes equal to ``record.to_json()``.
+
+    About 5 times faster than ``to_json`` (which deep-copies the record with ``dataclasses.asdict``);
+    the append path and the publisher share these bytes, so a record is serialised once.
+    """
+    data: dict = {"schema": record.schema}
+    for name in _RECORD_FIELDS:
+        data[name] = getattr(record, name)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_json_default).encode("utf-8")
 
 
 class MessageStore:
@@ -42,7 +64,7 @@ class MessageStore:
         self.fsync = fsync
         self._last_fsync = 0.0
         self._folder_ready = False
-        self._lock = FileLock(str(self.folder / f"{LOG_NAME}.lock"), timeout=60)
+        self._lock = InterProcessLock(self.folder / f"{LOG_NAME}.lock", timeout=60)
 
     def append(self, records: Iterable[Record]) -> int:
         """Append records as lines; returns how many were written.
@@ -50,29 +72,42 @@ class MessageStore:
         Raises:
             StoreError: the folder or file cannot be written (the message says which path).
         """
-        lines = [record.to_json() + "\n" for record in records]
+        return self.append_encoded([encode(record) for record in records])
+
+    def append_encoded(self, lines: Sequence[bytes]) -> int:
+        """Append lines made by :func:`encode` (no newlines inside), in one locked ``write``; returns how
+        many were written.
+
+        Raises:
+            StoreError: the folder or file cannot be written (the message says which path).
+        """
         if not lines:
             return 0
+        data = b"\n".join(lines) + b"\n"
         try:
             if not self._folder_ready:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 self._folder_ready = True
             with self._lock:
-                self._append_locked("".join(lines).encode("utf-8"))
+                self._append_locked(data)
         except OSError as error:
             raise StoreError(f"Could not append to {self.path}: {error.strerror or error}.") from error
         return len(lines)
 
     def _append_locked(self, data: bytes) -> None:
-        # "a+b": writes always land at the end (O_APPEND), and the last byte can be read first.
-        with open(self.path, "a+b") as handle:
-            if handle.seek(0, os.SEEK_END):
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":
-                    data = b"\n" + data  # keep a torn tail from a killed writer on its own line
-            handle.write(data)
-            handle.flush()
-            self._maybe_fsync(handle.fileno())
+        # O_APPEND: writes always land at the end; the file is opened per append because clear() may have
+        # moved it away since the last one. The last byte is read first to keep a torn tail on its own line.
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # keep a torn tail from a killed writer on its own line
+            view = memoryview(data)
+            while view:  # a regular file takes it all in one call but for errors such as a full disk
+                view = view[os.write(fd, view) :]
+            self._maybe_fsync(fd)
+        finally:
+            os.close(fd)
 
     def _maybe_fsync(self, fileno: int) -> None:
         now = time.monotonic()
@@ -119,7 +154,7 @@ class MessageStore:
                 if not self.path.exists():  # another process archived it first
                     return None
                 if tombstone is not None:
-                    self._append_locked((tombstone.to_json() + "\n").encode("utf-8"))
+                    self._append_locked(encode(tombstone) + b"\n")
                 self.archive_folder.mkdir(parents=True, exist_ok=True)
                 os.replace(self.path, target)
         except OSError as error:

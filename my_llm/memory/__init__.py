@@ -8,7 +8,7 @@ The face of ``my_llm.memory``: import from here, not from its modules. Every fun
 
 from my_llm.memory.answer import EMPTY_ANSWER, ContextAnswer, answer_from_context
 from my_llm.memory.question import ANSWER_PROMPT, QUESTION_TASK, MemoryAnswer, question_memory
-from my_llm.memory.request import ANSWER_RESERVE_TOKENS, history_that_fits, request_llm
+from my_llm.memory.request import ANSWER_RESERVE_TOKENS, history_that_fits, request_llm, turns_that_fit
 from my_llm.memory.summarise import SUMMARY_TASK, apply_summarise_to_memory
 from my_llm.memory.transcript import transcript_line
 from my_llm.memory.vectorstore import MEMORY_FUSION, memory_retriever, save_vectorstore_memory, sync_records
@@ -31,4 +31,5 @@ __all__ = [
     "save_vectorstore_memory",
     "sync_records",
     "transcript_line",
+    "turns_that_fit",
 ]

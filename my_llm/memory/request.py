@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, trim_messages
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, trim_messages
 
 from my_llm.errors import ModelCallError
 from my_llm.history import ChatHistory
@@ -29,12 +30,37 @@ def history_that_fits(messages: list[BaseMessage], budget_tokens: int) -> list[B
     )
 
 
+def turns_that_fit(newest_first: Iterable[BaseMessage], budget_tokens: int) -> list[BaseMessage]:
+    """The most recent turns that fit in ``budget_tokens`` (cl100k), oldest first, starting on a human turn.
+
+    ``newest_first`` is read lazily (:meth:`my_llm.history.ChatHistory.recent_messages`) and only until the
+    budget is full, so the cost follows what is sent, not the length of the session or the log. A turn
+    that does not fit ends the walk (no gaps). A system message at the start of the session is kept only
+    when the walk reaches it within the budget.
+    """
+    taken: list[BaseMessage] = []
+    used = 3  # the reply's priming, as count_message_tokens counts it
+    for message in newest_first:
+        cost = count_message_tokens([message]) - 3
+        if used + cost > budget_tokens:
+            break
+        taken.append(message)
+        used += cost
+    taken.reverse()
+    while taken and not isinstance(taken[0], (HumanMessage, SystemMessage)):
+        taken.pop(0)  # never an answer without its question
+    if taken and isinstance(taken[0], SystemMessage) and len(taken) > 1 and not isinstance(taken[1], HumanMessage):
+        taken = [taken[0], *history_that_fits(taken[1:], budget_tokens)]
+    return taken
+
+
 def request_llm(prompt: str, chat: BaseChatModel, memory: ChatHistory) -> str:
     """Send ``prompt`` with the conversation so far, log the prompt and the reply, return the reply's text.
 
-    The history is LangChain's current pattern (messages passed explicitly; the deprecated
-    ``ConversationChain`` is gone), trimmed from the oldest end to fit the model's context. The AI
-    record carries ``model`` and ``usage`` (tokens and cost in USD; see :mod:`my_llm.models`).
+    The history is this session's turns (LangChain's current pattern: messages passed explicitly; the
+    deprecated ``ConversationChain`` is gone), taken from the newest back until the model's context is
+    full (:func:`turns_that_fit`: the cost does not grow with the log). The AI record carries ``model``
+    and ``usage`` (tokens and cost in USD; see :mod:`my_llm.models`).
 
     Raises:
         StoreError: the log could not be written (the model was still called).
@@ -43,7 +69,7 @@ def request_llm(prompt: str, chat: BaseChatModel, memory: ChatHistory) -> str:
     """
     question = HumanMessage(prompt)
     budget = context_tokens(chat) - ANSWER_RESERVE_TOKENS - count_message_tokens([question])
-    sent = [*history_that_fits(memory.messages, budget), question]
+    sent = [*turns_that_fit(memory.recent_messages(), budget), question]
     try:
         reply = stamp_reply(invoke_model(chat, sent), sent, chat)
     except ModelCallError as error:
