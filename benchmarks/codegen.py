@@ -1,13 +1,15 @@
 """Benchmark: HumanEval pass@1, single shot and with create-script's feedback loop.
 
     .venv/bin/python benchmarks/codegen.py --data ../shared/data/humaneval/HumanEval.jsonl.gz \
-        [--limit N] [--model SPEC] [--max-retries 2] [--max-tokens N] [--timeout 10] [--keep DIR]
+        [--limit N] [--model SPEC] [--max-retries 2] [--max-tokens N] [--timeout 10] [--keep DIR] \
+        [--unsafe-no-sandbox]
 
 HumanEval (Chen et al. 2021, "Evaluating Large Language Models Trained on Code"): 164 problems, each a
 signature with a docstring (``prompt``) and a ``check(candidate)`` function (``test``). Each problem goes
 through :func:`code_generation.generate_script` as a user's task would: the model is asked for
 ``solution.py`` from the prompt alone (``show_tests=False``); the test file is the problem's own ``check``,
-run in the sandbox; on failure the model sees only the trimmed output of that run (the failing assertion),
+run in the sandbox (bubblewrap, the module and the tests in separate sandboxes: generated code cannot read the
+test file nor forge its result); on failure the model sees only the trimmed output of that run (the failing assertion),
 with aider's "the tests are correct" message, up to ``--max-retries`` times (Self-Debugging, Chen et al.
 2023; Reflexion, Shinn et al. 2023).
 
@@ -170,6 +172,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per test run [10]")
     parser.add_argument("--namespace", default="create_script-humaneval", help="memory namespace of the log")
     parser.add_argument("--keep", type=Path, default=None, help="keep each problem's folder (generation_N.txt) here")
+    parser.add_argument(
+        "--unsafe-no-sandbox", action="store_true", help="run generated code without bubblewrap (no isolation)"
+    )
     return parser.parse_args()
 
 
@@ -181,7 +186,9 @@ def main() -> None:
     chat = limit_reply_tokens(get_chat_model(spec, settings), args.max_tokens)
     history = PubSubChatMessageHistory(args.namespace, source="create_script", settings=settings)
     limits = SandboxLimits(timeout_s=args.timeout, cpu_s=max(1, int(args.timeout)))
-    options = LoopOptions(max_retries=args.max_retries, limits=limits, show_tests=False)
+    options = LoopOptions(
+        max_retries=args.max_retries, limits=limits, show_tests=False, isolate=not args.unsafe_no_sandbox
+    )
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="humaneval-") as scratch:
         root = args.keep or Path(scratch)

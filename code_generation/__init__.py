@@ -3,12 +3,15 @@
     from code_generation import LoopOptions, generate_script
     generation = generate_script(task, Path("prime_sum.py"), Path("test_prime_sum.py"), chat, history)
 
-See :mod:`code_generation.loop` (the loop), :mod:`code_generation.sandbox` (where tests run),
+See :mod:`code_generation.loop` (the loop), :mod:`code_generation.sandbox` (where tests run, and its security
+model), :mod:`code_generation.isolation` (bubblewrap), :mod:`code_generation.harness` (the two halves of a run),
+:mod:`code_generation.verdict`, :mod:`code_generation.folders`, :mod:`code_generation.redaction`,
 :mod:`code_generation.extract` (code from replies), :mod:`code_generation.prompts`, :mod:`code_generation.usage`.
 """
 
 from code_generation.errors import ChangedTestFileError, CodeGenerationError, ModelRequestError, SandboxError
 from code_generation.extract import extract_code, names_needed_from
+from code_generation.isolation import SandboxUnavailableError, require_bwrap, sandbox_environment
 from code_generation.loop import (
     Attempt,
     Generation,
@@ -17,7 +20,8 @@ from code_generation.loop import (
     generate_tests,
     limit_reply_tokens,
 )
-from code_generation.sandbox import SandboxLimits, SandboxRun, run_tests, scrub_environment
+from code_generation.redaction import redact_output
+from code_generation.sandbox import SandboxLimits, SandboxRun, run_tests
 from code_generation.usage import UsageReport
 
 __all__ = [
@@ -30,12 +34,15 @@ __all__ = [
     "SandboxError",
     "SandboxLimits",
     "SandboxRun",
+    "SandboxUnavailableError",
     "UsageReport",
     "extract_code",
     "generate_script",
     "generate_tests",
     "limit_reply_tokens",
     "names_needed_from",
+    "redact_output",
+    "require_bwrap",
     "run_tests",
-    "scrub_environment",
+    "sandbox_environment",
 ]

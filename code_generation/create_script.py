@@ -126,16 +126,34 @@ def report(generation: Generation, output_file: Path) -> bool:
     help="Address-space limit of a test run, in MiB.",
 )
 @click.option("--pytest-plugins", is_flag=True, help="Let pytest load installed plugins in the sandbox (slower).")
+@click.option(
+    "--unsafe-no-sandbox",
+    is_flag=True,
+    help="Run generated code without bubblewrap's isolation (only when bwrap cannot be installed): it can then "
+    "read, change and send anything you can, and forge its test results.",
+)
 @click.pass_context
 def main(
-    ctx, prompt, output_file, test_file, max_retries, model, namespace, max_tokens, timeout, memory_mb, pytest_plugins
+    ctx,
+    prompt,
+    output_file,
+    test_file,
+    max_retries,
+    model,
+    namespace,
+    max_tokens,
+    timeout,
+    memory_mb,
+    pytest_plugins,
+    unsafe_no_sandbox,
 ):
     """Write OUTPUT_FILE, a Python module that does PROMPT and passes --test_file.
 
-    Each attempt is saved as generation_N.txt beside OUTPUT_FILE, then tested in a sandbox: a temporary
-    copy of OUTPUT_FILE's folder, with a timeout, CPU and memory limits, no stdin and no credentials in
-    its environment. Failures go back to the model with the tests declared correct, up to --max-retries
-    times. Token usage and cost are printed per request and in total.
+    Each attempt is saved as generation_N.txt beside OUTPUT_FILE, then tested in a bubblewrap sandbox (no
+    network, no home folder, no credentials, a temporary copy of OUTPUT_FILE's folder, a timeout, CPU and
+    memory limits), with the module and the tests in separate sandboxes so that the code cannot forge its
+    results. Failures, secrets redacted, go back to the model with the tests declared correct, up to
+    --max-retries times. Token usage and cost are printed per request and in total.
 
     \b
     Example:
@@ -153,7 +171,11 @@ def main(
                 write_tests(prompt, output_file, test_file, chat, history)
                 return
             limits = SandboxLimits(timeout_s=timeout, cpu_s=max(1, int(timeout)), memory_mb=memory_mb)
-            options = LoopOptions(max_retries=max_retries, limits=limits, plugins=pytest_plugins)
+            if unsafe_no_sandbox:
+                click.echo("--unsafe-no-sandbox: generated code runs without isolation.", err=True)
+            options = LoopOptions(
+                max_retries=max_retries, limits=limits, plugins=pytest_plugins, isolate=not unsafe_no_sandbox
+            )
             generation = generate_script(
                 prompt, output_file, test_file, chat, history, options, on_request=print_usage, on_attempt=print_attempt
             )

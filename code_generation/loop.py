@@ -21,7 +21,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from code_generation import prompts
 from code_generation.errors import ChangedTestFileError, CodeGenerationError, ModelRequestError
 from code_generation.extract import extract_code, names_needed_from
-from code_generation.sandbox import SandboxLimits, SandboxRun, file_sha256, run_tests
+from code_generation.folders import file_sha256
+from code_generation.isolation import require_bwrap
+from code_generation.runners import check_module_name
+from code_generation.sandbox import SandboxLimits, SandboxRun, run_tests
 from code_generation.usage import UsageReport
 from my_llm import ModelCallError, PubSubChatMessageHistory
 from my_llm.models import invoke_model, stamp_reply, text_of
@@ -40,6 +43,7 @@ class LoopOptions:
             benchmark with hidden tests).
         feedback_chars: cap on the failure output sent back per retry, in characters.
         plugins: let pytest autoload installed plugins in the sandbox.
+        isolate: run tests under bubblewrap (False: ``--unsafe-no-sandbox``, see :mod:`code_generation.sandbox`).
     """
 
     max_retries: int = 4
@@ -47,6 +51,7 @@ class LoopOptions:
     show_tests: bool = True
     feedback_chars: int = 2000
     plugins: bool = False
+    isolate: bool = True
 
 
 @dataclass(frozen=True)
@@ -163,9 +168,20 @@ def _attempt(
         return Attempt(number, reply, "", SandboxRun.not_run("the reply held no Python code"), saved, usage)
     _check_unchanged(test_file, test_hash)
     output_file.write_text(code, encoding="utf-8")
-    run = run_tests(output_file, test_file, options.limits, plugins=options.plugins)
+    run = run_tests(output_file, test_file, options.limits, plugins=options.plugins, isolate=options.isolate)
     _check_unchanged(test_file, test_hash)
     return Attempt(number, reply, code, run, saved, usage)
+
+
+def _check_before_asking(output_file: Path, test_file: Path, options: LoopOptions) -> None:
+    """What would make the loop fail after its first request, checked before it (see :func:`generate_script`)."""
+    if not test_file.is_file():
+        raise CodeGenerationError(f"The test file {test_file} does not exist.")
+    if output_file.resolve() == test_file.resolve():
+        raise CodeGenerationError("OUTPUT_FILE and the test file are the same file; the tests are never overwritten.")
+    check_module_name(output_file.stem)
+    if options.isolate:
+        require_bwrap()
 
 
 def _retry(attempt: Attempt, output_file: Path, options: LoopOptions) -> tuple[AIMessage, HumanMessage]:
@@ -197,15 +213,14 @@ def generate_script(
 
     Raises:
         CodeGenerationError: the test file is missing or is ``output_file`` itself.
+        SandboxError: ``output_file``'s name is a module of Python's or the test runner's (``json.py``).
+        SandboxUnavailableError: ``options.isolate`` and bubblewrap cannot run here (checked before any request).
         ChangedTestFileError: the test file changed during an attempt.
         ModelRequestError, SandboxError, StoreError: see :func:`ask` and :func:`run_tests`.
     """
     options = options or LoopOptions()
     output_file, test_file = Path(output_file), Path(test_file)
-    if not test_file.is_file():
-        raise CodeGenerationError(f"The test file {test_file} does not exist.")
-    if output_file.resolve() == test_file.resolve():
-        raise CodeGenerationError("OUTPUT_FILE and the test file are the same file; the tests are never overwritten.")
+    _check_before_asking(output_file, test_file, options)
     test_source = test_file.read_text(encoding="utf-8")
     names = names_needed_from(test_source, output_file.stem)
     output_file.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,9 @@
-"""Test runners: which one a test file needs, its command line, its pass/fail counts, its failures trimmed.
+"""Test runners: which one a test file needs, and its failures trimmed for the model.
 
 pytest runs anything pytest collects (plain ``assert`` tests and ``unittest.TestCase`` classes alike); a file
 written only for ``unittest`` (imports unittest, defines a TestCase, never mentions pytest) runs under
-``python -m unittest`` so that it works where pytest is not installed.
+unittest's own runner so that it works where pytest is not installed. Both run inside the sandbox's tests side
+(:mod:`code_generation.harness.tests_side`); their output is feedback, never the verdict.
 """
 
 from __future__ import annotations
@@ -10,22 +11,37 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from pathlib import Path
 
 from code_generation.errors import SandboxError
 
 PYTEST, UNITTEST = "pytest", "unittest"
 _UNITTEST_IMPORT = re.compile(r"^\s*(import\s+unittest|from\s+unittest\s+import)", re.M)
 _PYTEST_STYLE = re.compile(r"\bpytest\b|^def\s+test_", re.M)
-_PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?)\b")
 _PYTEST_TIMING = re.compile(r" in \d+(\.\d+)?s( \(\d+:\d+:\d+\))?")
 _PYTEST_SECTION = re.compile(r"^=+ (FAILURES|ERRORS) =+$", re.M)
 _UNITTEST_SECTION = re.compile(r"^={20,}\n(FAIL|ERROR): ", re.M)
 _RULE = re.compile(r"([=_!-])\1{3,}")
 # a pytest --tb=short frame of a file outside the sandbox: an absolute path, or frozen importlib
 _OUTSIDE_FRAME = re.compile(r"^(?:/\S+|<frozen [^>]+>):\d+: in \S+\n(?:[ \t]+.*\n)*", re.M)
-_UNITTEST_RAN = re.compile(r"^Ran (\d+) tests?", re.M)
-_UNITTEST_FAILED = re.compile(r"^FAILED \(([^)]*)\)", re.M)
+
+
+RUNNER_MODULES = frozenset({"pytest", "_pytest", "pluggy", "iniconfig", "packaging", "create_script_harness"})
+
+
+def check_module_name(name: str) -> None:
+    """Refuse an OUTPUT_FILE whose module name is a standard library module or one the test runner imports:
+    the tests side would take its own imports of that name for the generated module.
+
+    Raises:
+        SandboxError: with the name to change.
+    """
+    if not name.isidentifier():
+        raise SandboxError(f"OUTPUT_FILE's name {name!r} is not a Python module name the tests could import.")
+    if name in getattr(sys, "stdlib_module_names", ()) or name in RUNNER_MODULES:
+        raise SandboxError(
+            f"OUTPUT_FILE's module name {name!r} is also a module of Python or of the test runner: "
+            "give OUTPUT_FILE another name (and import that name in the tests)."
+        )
 
 
 def choose_runner(test_source: str) -> str:
@@ -40,55 +56,6 @@ def choose_runner(test_source: str) -> str:
     if importlib.util.find_spec("pytest") is None:
         raise SandboxError(f"The test file needs pytest, which {sys.executable} lacks: pip install pytest")
     return PYTEST
-
-
-def runner_command(runner: str, test_path: Path, plugins: bool = False) -> list[str]:
-    """The argv that runs ``test_path`` (relative to the sandbox folder) with this interpreter.
-
-    pytest runs quiet, with short tracebacks and no cache folder; unless ``plugins``, the project's
-    ``addopts`` are dropped (they often name plugins, which the sandbox does not load).
-    """
-    if runner == UNITTEST:
-        return [sys.executable, "-m", "unittest", "-v", str(test_path)]
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=short", "--color=no"]
-    if not plugins:
-        command += ["-o", "addopts="]
-    return [*command, "--rootdir=.", str(test_path)]
-
-
-def pytest_counts(output: str) -> tuple[int, int]:
-    """``(passed, failed)`` from pytest's last summary line; errors count as failed. ``(0, 0)`` if none."""
-    for line in reversed(output.splitlines()):
-        if " in " not in line:
-            continue
-        counts = {kind.rstrip("s"): int(n) for n, kind in _PYTEST_COUNT.findall(line)}
-        if counts or "no tests ran" in line:
-            failed = counts.get("failed", 0) + counts.get("error", 0) + counts.get("xpassed", 0)
-            return counts.get("passed", 0), failed
-    return 0, 0
-
-
-def unittest_counts(output: str) -> tuple[int, int]:
-    """``(passed, failed)`` from unittest's ``Ran N tests`` and ``FAILED (failures=1, errors=2)`` lines."""
-    ran = _UNITTEST_RAN.findall(output)
-    if not ran:
-        return 0, 0
-    total = int(ran[-1])
-    details: dict[str, int] = {}
-    failed_lines = _UNITTEST_FAILED.findall(output)
-    if failed_lines:
-        for part in failed_lines[-1].split(","):
-            key, _, value = part.strip().partition("=")
-            if value.isdigit():
-                details[key] = int(value)
-    failed = details.get("failures", 0) + details.get("errors", 0) + details.get("unexpected successes", 0)
-    not_run = details.get("skipped", 0) + details.get("expected failures", 0)
-    return max(total - failed - not_run, 0), failed
-
-
-def counts(runner: str, output: str) -> tuple[int, int]:
-    """``(passed, failed)`` for ``runner``'s output."""
-    return unittest_counts(output) if runner == UNITTEST else pytest_counts(output)
 
 
 def trim_failures(output: str, runner: str, max_chars: int = 2000) -> str:

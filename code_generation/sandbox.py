@@ -1,46 +1,75 @@
-"""Run a test file against generated code in a sandbox.
+"""Run a test file against generated code: isolated by the kernel, judged from outside the code's reach.
 
-Code a model wrote is the most dangerous thing this project runs, so each test run:
+Security model (what :func:`run_tests` guarantees, and what it does not):
 
-- works in a temporary copy of the output's folder (the user's files, the test file among them, are
-  never opened for writing; symlinks are copied as files, so none leads back out);
-- runs in its own process group with no stdin, killed after a wall-clock timeout, with ``resource``
-  limits on CPU seconds (``RLIMIT_CPU``), address space (``RLIMIT_AS``) and file size (``RLIMIT_FSIZE``,
-  which also bounds the captured output), and no core dumps;
-- sees an environment stripped of credentials (see :func:`is_secret_name`), with ``HOME`` and ``TMPDIR``
-  pointing into the sandbox, so ``~/.aws``, ``~/.netrc`` or gcloud's files are not found by default.
+- **Isolation.** A run is two processes, each under bubblewrap in namespaces of its own (see
+  :mod:`code_generation.isolation`): no network, no home folder, no file of the host but the read-only system
+  and Python folders, a fresh ``/proc`` (no ``/proc/$PPID/environ`` of ours to read), an environment made of an
+  allow-list (no credentials, whatever their names), every capability dropped; CPU, memory, file size and
+  wall-clock limits (see :mod:`code_generation.launch`). Each works in its own temporary copy of the output's
+  folder; the user's folder is never mounted. When a run ends, every process it started has ended, daemons
+  included. Without bubblewrap, generated code is not run unless the caller passes ``isolate=False``
+  (``--unsafe-no-sandbox``), which keeps only the limits, the copies and the environment allow-list.
+- **The verdict.** The generated module runs alone in one sandbox (the *module side*); the test file runs under
+  pytest or unittest in the other (the *tests side*), where ``import <module>`` is a stand-in that sends calls
+  over a socket and rebuilds the results from plain data (:mod:`code_generation.harness`). No code of the
+  generated module runs where the assertions are evaluated and the outcomes recorded, so it cannot patch
+  pytest or ``unittest.TestCase``, print a fake summary, exit the runner early with a good status, or plant a
+  ``conftest.py`` where the runner looks; ``from <module> import *`` never rebinds a name the test module
+  has already, nor a built-in (``abs``, ``isinstance``). The tests side writes each collected test and its
+  outcome to a file descriptor only it holds; :mod:`code_generation.verdict` accepts the counts only if every
+  collected test has exactly one outcome, the runner reached its end, and every test the file defines was
+  collected.
+- **The user's folder** is compared before and after each run (names, sizes, hashes): anything new is removed,
+  a changed test file restored, every change reported and the run failed (:mod:`code_generation.folders`).
 
-It is a process sandbox, not a security boundary: code that opens absolute paths can still read what
-the user can read. Run untrusted models' code in a container or VM as well.
+Not guaranteed:
+
+- values: the module side answers with whatever values it likes, so code can still be wrong in ways the tests
+  do not check (it cannot read the test file, but a model that saw the tests may hard-code answers); an
+  object of the generated code compared with another of its own objects decides that comparison itself;
+- what the code can read: the copy of the output's folder (files of credentials such as ``.env``, ``*.pem``,
+  ``id_*`` are left out, see :data:`code_generation.folders.SECRET_FILES`); what it prints or returns reaches
+  the model in the failure output, redacted for known secret formats only, so it could smuggle an obfuscated
+  copy of a secret kept in an ordinary file there;
+- resources: the limits bound each process and the wall-clock time, not the number of processes nor the disk
+  space the copies and ``/tmp`` take in the host's temporary folder while a run lasts;
+- the kernel: a bug in namespaces is out of scope; run as root, the sandbox's processes are uid 0 without
+  capabilities (see :mod:`code_generation.isolation`);
+- ``isolate=False``: none of the isolation holds and the verdict can be forged.
+
+Tests that need the generated code in their own process do not work: a ``monkeypatch`` of the module's
+globals, running OUTPUT_FILE as a script with ``subprocess``, importing it relatively (``from .adder import``),
+passing it objects that are neither plain data nor functions, subclassing its classes. A module named like
+one of Python's own (``json.py``) is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import re
-import resource
 import shutil
 import signal
-import subprocess
+import socket
+import sys
 import tempfile
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from code_generation import runners
-from code_generation.errors import SandboxError
+from code_generation import harness, runners
+from code_generation.folders import FolderWatch, copy_folder, file_sha256, place_test_file
+from code_generation.isolation import INSIDE_HARNESS, INSIDE_WORK, bwrap_command, require_bwrap, sandbox_environment
+from code_generation.launch import Ended, Half, run_halves
+from code_generation.redaction import redact_output
+from code_generation.verdict import Verdict, defined_tests, judge, read_records
 
-SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
-SECRET_PREFIXES = ("AWS_", "AZURE_", "CLOUDSDK_")
-SECRET_NAMES = frozenset({"KUBECONFIG", "DOCKER_CONFIG", "NETRC", "PGPASSFILE"})
-_URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
-COPY_IGNORE = ("generation_*.txt", "*.pyc", "__pycache__", ".git", ".hg", ".svn", "node_modules", ".tox")
-COPY_IGNORE += (".mypy_cache", ".pytest_cache", ".ruff_cache")
-MAX_COPY_FILES = 2000
-MAX_COPY_MB = 100
 OUTPUT_KEEP_CHARS = 100_000
+HARNESS_PACKAGE = "create_script_harness"
+BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); import importlib; "
+    f"importlib.import_module('{HARNESS_PACKAGE}.' + sys.argv[2]).main(sys.argv[3:])"
+)
 
 
 @dataclass(frozen=True)
@@ -48,8 +77,8 @@ class SandboxLimits:
     """Limits of one test run.
 
     Attributes:
-        timeout_s: wall-clock seconds before the whole process group is killed.
-        cpu_s: CPU seconds (``RLIMIT_CPU``); memory_mb: address space in MiB (``RLIMIT_AS``);
+        timeout_s: wall-clock seconds before both sandboxes are killed.
+        cpu_s: CPU seconds per process (``RLIMIT_CPU``); memory_mb: address space in MiB (``RLIMIT_AS``);
         file_mb: largest file the run may write, its captured output included (``RLIMIT_FSIZE``).
     """
 
@@ -64,12 +93,15 @@ class SandboxRun:
     """The outcome of one test run.
 
     Attributes:
-        passed / failed: test counts (errors count as failed).
-        reason: why the run failed beyond failing tests ("timed out after 60 s", "memory limit of
-            1024 MB reached", ...), or None.
-        output: the runner's stdout and stderr, the sandbox path removed, at most about 200,000 characters.
+        passed / failed: test counts from the verdict channel (errors count as failed).
+        reason: why the run failed beyond failing tests ("timed out after 60 s", "the tests could not be
+            collected ...", "the code under test changed files outside its sandbox: ..."), or None.
+        output: the runner's output, then what the module printed outside any test; sandbox paths removed,
+            secrets redacted (:func:`code_generation.redaction.redact_output`), at most about 200,000 characters.
         runner: "pytest", "unittest", or "none" when nothing ran.
-        seconds: wall time of the run; returncode: None when nothing ran, negative for a signal.
+        seconds: wall time of the run; returncode: the tests side's exit code (None when nothing ran or it was
+            stopped at the time limit; negative for a signal).
+        outside_changes: what changed in the user's folder during the run (see :class:`FolderWatch`).
     """
 
     passed: int
@@ -79,6 +111,7 @@ class SandboxRun:
     runner: str
     seconds: float = 0.0
     returncode: int | None = None
+    outside_changes: tuple[str, ...] = ()
 
     @classmethod
     def not_run(cls, reason: str) -> SandboxRun:
@@ -103,211 +136,167 @@ class SandboxRun:
         return (reason + trimmed).strip()
 
 
-def is_secret_name(name: str) -> bool:
-    """True for environment names that may hold credentials: any containing KEY, TOKEN, SECRET, PASSWORD,
-    PASSWD, CREDENTIAL or AUTH (case-insensitive), ``AWS_*``, ``AZURE_*``, ``CLOUDSDK_*``, and files of
-    credentials (``KUBECONFIG``, ``DOCKER_CONFIG``, ``NETRC``, ``PGPASSFILE``)."""
-    upper = name.upper()
-    return upper in SECRET_NAMES or upper.startswith(SECRET_PREFIXES) or any(w in upper for w in SECRET_WORDS)
+def tree_sha256(folder: Path) -> str:
+    """One hash of every file's path and bytes under ``folder``."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder)}\0{file_sha256(path)}\0".encode())
+    return digest.hexdigest()
 
 
-def scrub_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """A copy of ``environ`` without credentials: secret names (:func:`is_secret_name`) and any value that
-    is a URL with a password in it (``postgres://user:pw@host``)."""
-    return {
-        name: value
-        for name, value in environ.items()
-        if not is_secret_name(name) and not _URL_WITH_PASSWORD.search(value)
-    }
-
-
-def child_environment(environ: Mapping[str, str], root: Path, plugins: bool) -> dict[str, str]:
-    """The sandboxed run's environment: scrubbed, ``HOME``/``TMPDIR`` inside ``root``, no bytecode files,
-    and pytest's plugin autoloading off unless ``plugins`` (a tenth of the start-up time, no side effects)."""
-    env = scrub_environment(environ)
-    env.update(HOME=str(root / "home"), TMPDIR=str(root / "tmp"), PYTHONDONTWRITEBYTECODE="1")
-    env.pop("PYTEST_ADDOPTS", None)
-    if not plugins:
-        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    return env
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes; ``"missing"`` when it does not exist."""
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except FileNotFoundError:
-        return "missing"
-
-
-def _skipped(directory: str | Path, names: list[str]) -> set[str]:
-    directory = Path(directory)
-    skipped = set(shutil.ignore_patterns(*COPY_IGNORE)(str(directory), names))
-    return skipped | {name for name in names if (directory / name / "pyvenv.cfg").exists()}  # virtualenvs
-
-
-def _check_copy_size(folder: Path) -> None:
-    files = size = 0
-    for directory, dirnames, filenames in os.walk(folder):
-        skipped = _skipped(Path(directory), dirnames + filenames)
-        dirnames[:] = [name for name in dirnames if name not in skipped]
-        for name in filenames:
-            if name not in skipped:
-                files += 1
-                size += (Path(directory) / name).stat().st_size if (Path(directory) / name).exists() else 0
-        if files > MAX_COPY_FILES or size > MAX_COPY_MB << 20:
-            raise SandboxError(
-                f"{folder} holds more than {MAX_COPY_FILES} files or {MAX_COPY_MB} MB, too much to copy into the "
-                "sandbox for every attempt. Put OUTPUT_FILE (and its test file) in a folder of their own."
-            )
-
-
-def copy_into_sandbox(folder: Path, test_file: Path, work: Path) -> Path:
-    """Copy ``folder`` to ``work`` (caches, VCS folders and virtualenvs left out) and return the test file's
-    path relative to ``work``; a test file outside ``folder`` is copied to ``work``'s top level.
-
-    Raises:
-        SandboxError: the folder is too large, or an outside test file's name is taken in the copy.
-    """
-    _check_copy_size(folder)
-    shutil.copytree(folder, work, ignore=_skipped, symlinks=False, ignore_dangling_symlinks=True)
-    try:
-        relative = test_file.relative_to(folder)
-    except ValueError:
-        relative = Path(test_file.name)
-        if (work / relative).exists():
-            raise SandboxError(
-                f"The test file {test_file} is outside {folder}, which has its own {test_file.name}: "
-                "rename one, or move the test file next to OUTPUT_FILE."
-            ) from None
-    if not (work / relative).exists():
-        (work / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(test_file, work / relative)
-    return relative
-
-
-def _limiter(limits: SandboxLimits) -> Callable[[], None]:
-    def clamp(kind: int, soft: int, hard: int) -> tuple[int, int]:
-        _, current_hard = resource.getrlimit(kind)
-        if current_hard == resource.RLIM_INFINITY:
-            return soft, hard
-        return min(soft, current_hard), min(hard, current_hard)
-
-    wanted = {
-        resource.RLIMIT_CPU: clamp(resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1),  # SIGXCPU, then SIGKILL
-        resource.RLIMIT_AS: clamp(resource.RLIMIT_AS, limits.memory_mb << 20, limits.memory_mb << 20),
-        resource.RLIMIT_FSIZE: clamp(resource.RLIMIT_FSIZE, limits.file_mb << 20, limits.file_mb << 20),
-        resource.RLIMIT_CORE: (0, 0),
-    }
-
-    def apply() -> None:  # runs in the child between fork and exec: no allocation-heavy work here
-        for kind, value in wanted.items():
-            resource.setrlimit(kind, value)
-
-    return apply
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass  # the group is already gone
-
-
-def execute(command: list[str], cwd: Path, env: dict[str, str], limits: SandboxLimits, log: Path) -> tuple[int, bool]:
-    """Run ``command`` under ``limits`` with stdout and stderr into ``log``; returns (returncode, timed_out).
-
-    Whatever the command left running in its process group is killed when it ends.
-    """
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            preexec_fn=_limiter(limits), start_new_session=True,
-        )  # fmt: skip
-        try:
-            return process.wait(timeout=limits.timeout_s), False
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            return process.wait(), True
-        finally:
-            _kill_group(process)
-
-
-def read_output(log: Path, root: Path) -> str:
-    """The captured output (first and last 100,000 characters of it) with the sandbox path removed."""
-    text = log.read_bytes().decode("utf-8", errors="replace")
+def read_output(log: Path, replacements: dict[str, str]) -> str:
+    """The captured output (first and last 100,000 characters of it), each sandbox path made relative."""
+    text = log.read_bytes().decode("utf-8", errors="replace") if log.exists() else ""
     if len(text) > 2 * OUTPUT_KEEP_CHARS:
         cut = len(text) - 2 * OUTPUT_KEEP_CHARS
         text = f"{text[:OUTPUT_KEEP_CHARS]}\n... [{cut} characters cut] ...\n{text[-OUTPUT_KEEP_CHARS:]}"
-    return text.replace(f"{root}{os.sep}", "").replace(str(root), ".")
+    for path, short in replacements.items():
+        text = text.replace(f"{path}{os.sep}", "").replace(path, short)
+    return text
 
 
 def failure_reason(
-    returncode: int,
-    timed_out: bool,
+    ended: Ended,
     output: str,
     limits: SandboxLimits,
-    counted: tuple[int, int],
-    test_changed: bool,
+    verdict: Verdict,
+    *,
+    test_changed: bool = False,
+    runner_changed: bool = False,
+    outside_changes: tuple[str, ...] = (),
     output_full: bool = False,
 ) -> str | None:
     """Why a run failed beyond its failing tests, in words a user and a model understand; None if it didn't.
 
-    ``output_full``: the captured output reached the file size limit (Python ignores SIGXFSZ, so an
-    oversized write fails with EFBIG instead of killing the process).
+    Text in ``output`` can only add a reason (the module side may print anything): it never removes one.
+    ``output_full``: an output file reached the file size limit (Python ignores SIGXFSZ, so an oversized
+    write fails with EFBIG instead of killing the process).
     """
-    if timed_out:
+    codes = {ended.tests, ended.module} - {None}
+    if ended.timed_out:
         return f"timed out after {limits.timeout_s:g} s"
-    if returncode == -signal.SIGXCPU:
+    if -signal.SIGXCPU in codes:
         return f"CPU time limit of {limits.cpu_s} s reached"
-    if returncode == -signal.SIGXFSZ or output_full or "[Errno 27] File too large" in output:
+    if -signal.SIGXFSZ in codes or output_full or "[Errno 27] File too large" in output:
         return f"file size limit of {limits.file_mb} MB reached (output included)"
     if "MemoryError" in output or "Cannot allocate memory" in output or "std::bad_alloc" in output:
         return f"memory limit of {limits.memory_mb} MB reached"
+    if outside_changes:
+        return "the code under test changed files outside its sandbox: " + "; ".join(outside_changes)
     if test_changed:
         return "the code under test modified the test file"
-    if returncode < 0:
-        return f"killed by signal {signal.Signals(-returncode).name}"
-    if returncode == 2 and "during collection" in output:
-        return "the tests could not be collected: an import or syntax error"
-    if counted == (0, 0):
-        return "no test ran" if returncode in (0, 5) else f"the test runner failed (exit code {returncode})"
+    if runner_changed:
+        return "the test runner was changed during the run"
+    for side, code in (("the test runner", ended.tests), ("the generated module's process", ended.module)):
+        if code is not None and code < 0:
+            return f"{side} was killed by signal {signal.Signals(-code).name}"
+    if verdict.problem:
+        return verdict.problem
+    if verdict.passed + verdict.failed == 0:
+        return "no test ran" if ended.tests in (0, 5) else f"the test runner failed (exit code {ended.tests})"
     return None
 
 
+def _prepare(root: Path, output_file: Path, test_file: Path) -> Path:
+    """The two copies, the shared scratch folder and the harness under ``root``; the test file's path in the
+    tests side's copy."""
+    folder = output_file.parent
+    copy_folder(folder, root / "tests", leave_out=output_file)
+    relative = place_test_file(folder, test_file, root / "tests")
+    copy_folder(folder, root / "module", leave_out=test_file)
+    (root / "tmp").mkdir()
+    package = root / "opt" / HARNESS_PACKAGE
+    package.mkdir(parents=True)
+    for source in Path(harness.__file__).parent.glob("*.py"):
+        shutil.copyfile(source, package / source.name)
+    return relative
+
+
+def _halves(
+    root: Path, relative: Path, runner: str, module: str, plugins: bool, bwrap: str | None
+) -> tuple[Half, Half, dict[str, str]]:
+    """The two halves' commands and descriptors, and the environment: (tests, module, env)."""
+    env = sandbox_environment(os.environ, plugins=plugins, tmp="/tmp" if bwrap else str(root / "tmp"))
+    tests_end, module_end = socket.socketpair()
+    results = os.open(root / "results.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    python = [sys.executable, "-I", "-B", "-c", BOOT, INSIDE_HARNESS if bwrap else str(root / "opt")]
+    tests_args = ["--channel", str(tests_end.fileno()), "--results", str(results), "--runner", runner]
+    tests_args += ["--module", module, "--tests", str(relative), *(["--plugins"] if plugins else [])]
+    commands = {
+        "tests": ([*python, "tests_side", *tests_args], (tests_end.detach(), results)),
+        "module": ([*python, "module_side", "--channel", str(module_end.fileno())], (module_end.detach(),)),
+    }
+    halves = []
+    for name, (command, fds) in commands.items():
+        sync = None
+        if bwrap:
+            sync, write = os.pipe()
+            command = bwrap_command(bwrap, command, work=root / name, tmp=root / "tmp", harness=root / "opt",
+                                    env=env, sync_fd=write)  # fmt: skip
+            fds = (*fds, write)
+        halves.append(Half(command, root / name, root / f"{name}.log", fds, sync))
+    return halves[0], halves[1], env
+
+
 def run_tests(
-    output_file: Path, test_file: Path, limits: SandboxLimits | None = None, *, plugins: bool = False
+    output_file: Path,
+    test_file: Path,
+    limits: SandboxLimits | None = None,
+    *,
+    plugins: bool = False,
+    isolate: bool = True,
 ) -> SandboxRun:
-    """Run ``test_file`` against the code in ``output_file`` in a sandbox copy of ``output_file``'s folder.
+    """Run ``test_file`` against the code in ``output_file``, in two sandboxes (see the module's docstring).
 
     Args:
         output_file: the generated module (already written); its folder is what gets copied.
         test_file: pytest or unittest tests importing the module by ``output_file``'s stem.
         limits: see :class:`SandboxLimits`; plugins: let pytest autoload installed plugins.
+        isolate: False runs without bubblewrap (``--unsafe-no-sandbox``): no isolation, a forgeable verdict.
 
     Raises:
-        SandboxError: the sandbox could not be set up (see :func:`copy_into_sandbox`, :func:`runners.choose_runner`).
+        SandboxUnavailableError: ``isolate`` and bubblewrap is missing or cannot create namespaces.
+        SandboxError: the folder is too large to copy, the test file's name is taken, pytest is missing,
+            ``output_file``'s name is a module of Python's (see :func:`runners.check_module_name`).
     """
     limits = limits or SandboxLimits()
     output_file, test_file = Path(output_file).resolve(), Path(test_file).resolve()
-    runner = runners.choose_runner(test_file.read_text(encoding="utf-8"))
-    expected = file_sha256(test_file)
+    source = test_file.read_text(encoding="utf-8")
+    runners.check_module_name(output_file.stem)
+    runner = runners.choose_runner(source)
+    bwrap = require_bwrap() if isolate else None
+    watch = FolderWatch.take(output_file.parent, test_file)
     root = Path(tempfile.mkdtemp(prefix="create-script-"))
     try:
-        work = root / "work"
-        relative = copy_into_sandbox(output_file.parent, test_file, work)
-        (root / "home").mkdir()
-        (root / "tmp").mkdir()
-        env = child_environment(os.environ, root, plugins)
-        started = time.monotonic()
-        command = runners.runner_command(runner, relative, plugins)
-        returncode, timed_out = execute(command, work, env, limits, root / "output.log")
-        seconds = time.monotonic() - started
-        output = read_output(root / "output.log", work)
-        output_full = (root / "output.log").stat().st_size >= limits.file_mb << 20
-        changed = file_sha256(work / relative) != expected
+        relative = _prepare(root, output_file, test_file)
+        harness_hash = tree_sha256(root / "opt")
+        tests, module, env = _halves(root, relative, runner, output_file.stem, plugins, bwrap)
+        ended = run_halves(tests, module, env, limits, bwrap=bwrap is not None)
+        inside = {INSIDE_WORK: "."} if bwrap else {str(root / "tests"): ".", str(root / "module"): "."}
+        output = read_output(tests.log, {**inside, str(root): "."})
+        printed = read_output(module.log, {**inside, str(root): "."}).strip()
+        if printed:
+            output += f"\n--- printed by the generated module outside any test ---\n{printed}\n"
+        output_full = any(log.stat().st_size >= limits.file_mb << 20 for log in (tests.log, module.log))
+        verdict = judge(read_records(root / "results.jsonl"), defined_tests(source, runner), runner)
+        test_changed = file_sha256(root / "tests" / relative) != hashlib.sha256(watch.test_bytes).hexdigest()
+        runner_changed = tree_sha256(root / "opt") != harness_hash
     finally:
-        shutil.rmtree(root, ignore_errors=True)  # our own temporary folder; a leftover is harmless
-    counted = runners.counts(runner, output)
-    reason = failure_reason(returncode, timed_out, output, limits, counted, changed, output_full)
-    return SandboxRun(counted[0], counted[1], reason, output, runner, round(seconds, 3), returncode)
+        remove_tree(root)
+        changes = watch.repair()
+    reason = failure_reason(
+        ended, output, limits, verdict, test_changed=test_changed, runner_changed=runner_changed,
+        outside_changes=changes, output_full=output_full,
+    )  # fmt: skip
+    return SandboxRun(verdict.passed, verdict.failed, reason, redact_output(output, os.environ), runner,
+                      round(ended.seconds, 3), ended.tests, changes)  # fmt: skip
+
+
+def remove_tree(root: Path) -> None:
+    """Remove our temporary folder, even where the sandboxed code took away its own permissions."""
+    for directory, dirnames, _ in os.walk(root):
+        for path in (os.path.join(directory, name) for name in dirnames):
+            if not os.path.islink(path):
+                with contextlib.suppress(OSError):
+                    os.chmod(path, 0o700)
+    shutil.rmtree(root, ignore_errors=True)

@@ -27,6 +27,7 @@ from my_llm.log import MessageStore, Publisher, list_namespaces
 from my_llm.memory import MemoryAnswer, request_llm
 from my_llm.models import default_chat_spec, get_chat_model, get_embeddings, model_label
 from my_llm.record import Record, namespace_from_name, parse_time, topic_id_for, validate_namespace
+from my_llm.redact import Secret, find_secrets, redact_secrets
 
 __all__ = [
     "ChatHistory",
@@ -44,10 +45,12 @@ __all__ = [
     "Publisher",
     "Record",
     "RepoError",
+    "Secret",
     "Settings",
     "StoreError",
     "TimedChatMessage",
     "default_chat_spec",
+    "find_secrets",
     "get_chat_model",
     "get_embeddings",
     "import_chatgpt_export",
@@ -55,6 +58,7 @@ __all__ = [
     "model_label",
     "namespace_from_name",
     "parse_time",
+    "redact_secrets",
     "request_llm",
     "to_message",
     "to_timed_message",

@@ -1,16 +1,21 @@
 """Answer a question about a repository from retrieved chunks, citing ``path:Lstart-end``.
 
 The model call and the logging of both turns are :func:`my_llm.memory.answer_from_context`, shared with
-conversation memory; this module builds the excerpts from chunks and formats the sources.
+conversation memory; this module builds the excerpts from chunks and formats the sources. The question, the
+excerpts and every record logged pass through :func:`my_llm.redact_secrets` (:class:`RedactingHistory`), so
+a secret typed in a question or quoted in an answer reaches neither the model nor ``messages.jsonl``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
+from my_llm import Record, redact_secrets
 from my_llm.history import ChatHistory
 from my_llm.memory import answer_from_context
 from qna.index import ChunkHit
@@ -60,16 +65,20 @@ def answer_question(
 ) -> Answer:
     """Ask ``chat`` to answer ``question`` from ``hits``, streaming; log the question and answer to ``history``.
 
-    ``on_token`` receives each piece of text as the model produces it. The logged AI record carries
+    The question and the excerpts are redacted before they are sent, the records before they are logged and
+    the returned text too; ``on_token`` receives each piece of text as the model produces it, unredacted (print
+    it through :class:`qna.terminal.SafeStream`). The logged AI record carries
     ``model_name`` (the spec the user chose; the provider's own name when None) and the token usage
     (reported by the provider, else counted offline). On KeyboardInterrupt (Ctrl+C) the question and
     the partial answer are logged with ``metadata.cancelled = true`` and the interrupt is re-raised.
     """
     context, used = context_block(hits)
+    logged = RedactingHistory(history) if history is not None else None
     answer = answer_from_context(
-        chat, SYSTEM_PROMPT, context, question, history=history, model_name=model_name, on_token=on_token
-    )
-    return Answer(text=answer.text, sources=used)
+        chat, SYSTEM_PROMPT, redact_secrets(context), redact_secrets(question), history=logged,
+        model_name=model_name, on_token=on_token,
+    )  # fmt: skip
+    return Answer(text=redact_secrets(answer.text), sources=used)
 
 
 def format_sources(answer: Answer) -> str:
@@ -78,3 +87,40 @@ def format_sources(answer: Answer) -> str:
     for citation in dict.fromkeys(hit.chunk.citation for hit in answer.sources):
         lines.append(f" - {citation}")
     return "\n".join(lines)
+
+
+class RedactingHistory:
+    """A chat history whose records are redacted (:func:`my_llm.redact_secrets`) before they are written.
+
+    Wraps any :class:`my_llm.history.ChatHistory`: ``add_records`` redacts each record's ``content`` and every
+    string inside its ``metadata`` and ``message``; everything else is the wrapped history's.
+    """
+
+    def __init__(self, inner: ChatHistory) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def add_records(self, records: Sequence[Record]) -> None:
+        self._inner.add_records([_redacted_record(record) for record in records])
+
+
+def _redacted_record(record: Record) -> Record:
+    return dataclasses.replace(
+        record,
+        content=redact_secrets(record.content),
+        metadata=_redacted(record.metadata),
+        message=_redacted(record.message),
+    )
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings, numbers) with every string redacted."""
+    if isinstance(value, str):
+        return redact_secrets(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(item) for item in value]
+    return value

@@ -118,11 +118,12 @@ def chunk_text(path: str, text: str, max_chars: int = MAX_CHUNK_CHARS) -> list[C
             pieces = _windows(lines, 1, len(lines), "", "", max_chars)
         else:
             pieces = _code_pieces(tree.root_node.named_children, lines, max_chars)
-    return [
+    chunks = (
         Chunk(path, start, end, header + "\n".join(lines[start - 1 : end]), language, symbol=symbol)
         for start, end, symbol, header in _merge_small(pieces, lines, max_chars)
         if any(line.strip() for line in lines[start - 1 : end])
-    ]
+    )
+    return list({chunk.id: chunk for chunk in chunks}.values())  # ids are unique: one add() takes them all
 
 
 # A piece is (start_line, end_line, symbol, header): header is text put before the lines.
@@ -221,11 +222,18 @@ def _chars(lines: list[str], start: int, end: int) -> int:
 
 
 def _merge_small(pieces: list[Piece], lines: list[str], max_chars: int) -> list[Piece]:
-    """Join neighbouring pieces with the same header while the result stays under ``max_chars``."""
+    """Join neighbouring pieces with the same header while the result stays under ``max_chars``.
+
+    A piece inside the previous one is dropped: a trailing comment is a node of its own on the line of the
+    statement it follows (``from app import x  # noqa: F401``, a function's last ``return y  # type: ignore``),
+    and would otherwise repeat those lines as a second, identical chunk.
+    """
     merged: list[Piece] = []
     for start, end, symbol, header in sorted(pieces):
         if merged:
             m_start, m_end, m_symbol, m_header = merged[-1]
+            if m_start <= start and end <= m_end:
+                continue
             between = lines[m_end : max(m_end, start - 1)]
             # Overlapping pieces are windows of one oversized unit: they stay apart.
             joinable = m_header == header and start > m_end and not any(line.strip() for line in between)

@@ -40,7 +40,8 @@ DEFAULT_EXTENSIONS = (
     ".yml",
 )
 MAX_FILE_BYTES = 1_000_000
-# Never indexed: an answer could quote them, and the log publishes every answer.
+# Never indexed, whatever they hold: files made to keep secrets. A secret inside any other file is replaced
+# by [REDACTED:<kind>] when the file is indexed (qna.index).
 SECRET_PATTERNS = (".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", "*credentials*.json")
 _SNIFF_BYTES = 8192
 
@@ -133,9 +134,7 @@ def _skip_reason(path: Path, root: Path, secrets: pathspec.PathSpec, relpath: st
         path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         return "not UTF-8"
-    if b"PRIVATE KEY-----" in head:
-        return "secret"
-    return None
+    return None  # secrets inside a file are redacted when it is indexed (qna.index, my_llm.find_secrets)
 
 
 def discover(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, ignore: tuple[str, ...] = ()) -> Discovery:

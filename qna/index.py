@@ -9,6 +9,13 @@ Lives in ``$CHROMA_DB_PATH/<repo-name>-<hash of its absolute path>/``::
 A re-run reads only what changed: unchanged files are skipped, a changed file loses only the chunks
 whose text changed (chunk ids are content hashes), files that are gone lose theirs. Embeddings are
 cached by content hash, so ``--reindex`` and moved code cost no embedding.
+
+Secrets never enter the index: each file is read whole and scanned (:func:`my_llm.find_secrets`), and a
+secret's value is replaced by ``[REDACTED:<kind>]`` before the file is chunked, summarised, embedded or
+hashed (the manifest's hash is of the redacted text, so a file indexed before redaction existed is indexed
+again). One bad file never stops an index: a file that cannot be read, chunked, summarised or embedded is
+skipped and named in the report with the error; only the model's or embedder's own failures
+(:class:`my_llm.MyLLMError`: a server down, a key refused) stop the run, since every file would fail.
 """
 
 from __future__ import annotations
@@ -18,13 +25,15 @@ import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from my_llm import RepoError
+from my_llm import MyLLMError, RepoError, find_secrets, redact_secrets
 from my_llm.retrieval import HybridRetriever
 from qna.chunking import Chunk, chunk_text, language_of
 from qna.files import SourceFile
+from qna.inplace import write_inside
 from qna.manifest import CachedEmbeddings, Manifest, sha256
 from qna.summaries import summarise_file
 
@@ -61,13 +70,21 @@ class ChunkHit:
 
 @dataclass
 class IndexReport:
-    """What :meth:`RepoIndex.update` did; ``embedded`` counts texts the embedder really computed."""
+    """What :meth:`RepoIndex.update` did; ``embedded`` counts texts the embedder really computed.
+
+    ``redacted`` maps a relpath to the number of secrets replaced in it by ``[REDACTED:<kind>]``; ``failed``
+    maps a file that was skipped to why (``chunking: RecursionError: ...``); ``not_in_place`` lists summaries
+    that ``--summaries-in-place`` did not write beside their source (a symlink or a file of yours is there).
+    """
 
     indexed: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     chunks_added: int = 0
     embedded: int = 0
+    redacted: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    not_in_place: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -120,6 +137,9 @@ class RepoIndex:
             self.reset()  # one collection holds vectors of one kind of text
         self.manifest.set_meta("embeddings", name)
         self.manifest.set_meta("embedded_text", embedded_text)
+        if self.manifest.get_meta("redacted") is None:  # summaries cached before redaction may quote secrets
+            self.manifest.clear_summaries()
+            self.manifest.set_meta("redacted", "my_llm.redact")
 
     @property
     def summaries_folder(self) -> Path:
@@ -156,15 +176,12 @@ class RepoIndex:
             if source.relpath in generated:
                 continue
             seen.add(source.relpath)
-            text = source.path.read_text(encoding="utf-8")
-            digest = sha256(text)
-            previous_digest, old_ids = known.get(source.relpath, (None, []))
-            if previous_digest == digest and not resummarise:
-                report.unchanged += 1
+            pending = self._read(source, known.get(source.relpath, (None, [])), resummarise, report)
+            if pending is None:
                 if on_file:
                     on_file(source.relpath)
                 continue
-            batch.append(_Pending(source.relpath, text, digest, chunk_text(source.relpath, text), old_ids))
+            batch.append(pending)
             if sum(len(p.chunks) for p in batch) >= BATCH_CHUNKS:
                 self._flush(batch, resummarise, report, on_file)
                 batch = []
@@ -173,50 +190,117 @@ class RepoIndex:
         report.embedded = self.embeddings.computed - computed_before
         return report
 
+    def _read(self, source: SourceFile, previous: tuple, resummarise: bool, report: IndexReport) -> _Pending | None:
+        """The file read whole, redacted and chunked; None when it is unchanged or cannot be (then reported)."""
+        previous_digest, old_ids = previous
+        pending = _Pending(source.relpath, "", "", [], old_ids)
+        try:
+            text = source.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:  # gone or changed since discovery
+            return self._fail(pending, "reading", error, report)
+        secrets = find_secrets(text, path=source.relpath)
+        if secrets:
+            text = redact_secrets(text, path=source.relpath)
+            report.redacted[source.relpath] = len(secrets)
+        pending.text, pending.digest = text, sha256(text)
+        if previous_digest == pending.digest and not resummarise:
+            report.unchanged += 1
+            return None
+        try:
+            pending.chunks = chunk_text(source.relpath, text)
+        except Exception as error:  # a parser's failure on one file is that file's: it is named in the report
+            return self._fail(pending, "chunking", error, report)
+        return pending
+
+    def _fail(self, pending: _Pending, stage: str, error: Exception, report: IndexReport) -> None:
+        """Skip ``pending``'s file: name it in the report and take its old chunks out of the index."""
+        message = " ".join(str(error).split())[:200]
+        report.failed[pending.relpath] = f"{stage}: {type(error).__name__}" + (f": {message}" if message else "")
+        self.retriever.delete(pending.old_ids)
+        self.manifest.forget([pending.relpath])
+        (self.summaries_folder / f"{pending.relpath}.md").unlink(missing_ok=True)
+        return None
+
+    def _isolated(self, batch: list[_Pending], step, stage: str, report: IndexReport) -> list[tuple[_Pending, Any]]:
+        """``step(batch)`` (a list of results, one per file); when it fails, file by file, skipping (and
+        reporting) the files that fail alone. A :class:`my_llm.MyLLMError` (the model or embedder itself) is
+        raised: it is no file's fault."""
+        try:
+            return list(zip(batch, step(batch), strict=True))
+        except MyLLMError:
+            raise
+        except Exception as error:  # one file's text broke the batch: find which, below
+            if len(batch) == 1:
+                self._fail(batch[0], stage, error, report)
+                return []
+        done = []
+        for pending in batch:
+            try:
+                done.extend(zip([pending], step([pending]), strict=True))
+            except MyLLMError:
+                raise
+            except Exception as error:  # this file's own failure: skipped and named in the report
+                self._fail(pending, stage, error, report)
+        return done
+
     def _summaries(self, batch: list[_Pending], resummarise: bool) -> list[str]:
+        """Each file's summary, from the cache or the summariser; redacted again (an LLM's words, or a cache
+        written before redaction existed, pass through the scanner too)."""
         cached = [None if resummarise else self.manifest.summary(p.digest, self.summary_mode) for p in batch]
         missing = [i for i, text in enumerate(cached) if text is None]
         for i, text in zip(missing, self.summariser([(batch[i].relpath, batch[i].text) for i in missing]), strict=True):
-            self.manifest.save_summary(batch[i].digest, self.summary_mode, text)
+            self.manifest.save_summary(batch[i].digest, self.summary_mode, redact_secrets(text))
             cached[i] = text
-        return cached
+        return [redact_secrets(text) for text in cached]
 
-    def _write_summary(self, relpath: str, text: str) -> None:
-        if self.summaries_in_place:
-            target = Path(relpath).with_suffix(".md").as_posix()
-            path = self.repo / target
-            generated = self.generated_paths()
-            if path.exists() and target not in generated:
-                return  # never overwrite a file of the user's
+    def _write_summary(self, relpath: str, text: str, report: IndexReport) -> None:
+        """Into the index folder, or beside the source (:func:`qna.inplace.write_inside`: never through a
+        symlink, never outside the repository, never over a file this index did not write)."""
+        if not self.summaries_in_place:
+            path = self.summaries_folder / f"{relpath}.md"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        target = Path(relpath).with_suffix(".md").as_posix()
+        generated = self.generated_paths()
+        if write_inside(self.repo, target, text, replace=target in generated):
             self.manifest.set_meta("generated", "\n".join(sorted(generated | {target})))
         else:
-            path = self.summaries_folder / f"{relpath}.md"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+            report.not_in_place.append(target)
 
     def _flush(self, batch: list[_Pending], resummarise: bool, report: IndexReport, on_file) -> None:
         if not batch:
             return
-        for pending, summary in zip(batch, self._summaries(batch, resummarise), strict=True):
-            self._write_summary(pending.relpath, summary)
+        summarised = self._isolated(batch, lambda part: self._summaries(part, resummarise), "summarising", report)
+        for pending, summary in summarised:
+            self._write_summary(pending.relpath, summary, report)
             if pending.chunks:
                 last = max(1, pending.text.count("\n") + (0 if pending.text.endswith("\n") else 1))
                 language = language_of(pending.relpath)
-                pending.chunks.append(Chunk(pending.relpath, 1, last, summary, language, kind="summary"))
+                summary_chunk = Chunk(pending.relpath, 1, last, summary, language, kind="summary")
+                pending.chunks = list({c.id: c for c in [*pending.chunks, summary_chunk]}.values())
+        stored = self._isolated([pending for pending, _ in summarised], self._store, "embedding", report)
+        self.manifest.mark_done((p.relpath, p.digest, [c.id for c in p.chunks]) for p, _ in stored)
+        for pending, added in stored:
+            report.chunks_added += added
+            report.indexed.append(pending.relpath)
+        if on_file:
+            for pending in batch:
+                on_file(pending.relpath)
+
+    def _store(self, batch: list[_Pending]) -> list[int]:
+        """Embed and add the chunks of ``batch`` in one call, dropping the ones they replace; returns how many
+        chunks were new, per file."""
         chunks = [chunk for pending in batch for chunk in pending.chunks]
         new_ids = {chunk.id for chunk in chunks}
         self.retriever.delete(sorted({i for p in batch for i in p.old_ids} - new_ids))
-        report.chunks_added += self.retriever.add(
+        added = self.retriever.add(
             [chunk.id for chunk in chunks],
             [chunk.text for chunk in chunks],
             [_metadata(chunk) for chunk in chunks],
             embed_texts=[embed_text(chunk, self.embed_chars) for chunk in chunks],
         )
-        self.manifest.mark_done((p.relpath, p.digest, [c.id for c in p.chunks]) for p in batch)
-        for pending in batch:
-            report.indexed.append(pending.relpath)
-            if on_file:
-                on_file(pending.relpath)
+        return [added] + [0] * (len(batch) - 1)  # the count is per call: it is summed in the report
 
     def _drop(self, paths: list[str], known: dict, report: IndexReport) -> None:
         for relpath in sorted(paths):

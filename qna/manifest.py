@@ -74,6 +74,11 @@ class Manifest:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO summaries VALUES (?, ?, ?)", (digest, mode, text))
 
+    def clear_summaries(self) -> None:
+        """Forget every cached summary (they are written again from the files)."""
+        with self.db:
+            self.db.execute("DELETE FROM summaries")
+
     def clear_files(self) -> None:
         """Forget every file (``--reindex``); the caches are kept, since their keys are content hashes."""
         with self.db:

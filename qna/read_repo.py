@@ -27,6 +27,7 @@ from my_llm import (
     get_embeddings,
     model_label,
     namespace_from_name,
+    redact_secrets,
     validate_namespace,
 )
 from my_llm.models import context_tokens
@@ -35,8 +36,11 @@ from qna.files import discover, parse_extensions
 from qna.index import RepoIndex, index_folder, structural_summaries
 from qna.shell import run_shell
 from qna.summaries import llm_summariser
+from qna.terminal import SafeStream, safe_text, strip_control
 
 NAMESPACE_PREFIX = "read_repo-"
+HOME_PARENTS = (Path("/home"), Path("/Users"))
+NAMES_SHOWN = 10
 
 
 class FilesPerSecond(ProgressColumn):
@@ -63,8 +67,30 @@ def discover_files(repo: Path, extensions, ignore, console: Console):
             + "). Point read-repo at a folder with source files, or choose others with --ext."
         )
     if skipped:
-        console.print(f"Skipped: {skipped}")
+        console.print(f"Skipped: {skipped}", markup=False)
     return found
+
+
+def refuse_everything(repo: Path) -> None:
+    """Refuse to index the filesystem's root or a home folder's root: they hold every secret the user has.
+
+    Raises:
+        click.UsageError: ``repo`` is ``/`` (a drive's root), the user's home, ``/root`` or a folder directly
+            under ``/home`` or ``/Users``.
+    """
+    resolved = repo.resolve()
+    homes = {Path.home().resolve(), Path("/root")}
+    if resolved == Path(resolved.anchor) or resolved in homes or resolved.parent in HOME_PARENTS:
+        raise click.UsageError(
+            f"{strip_control(str(resolved))} is the root of the filesystem or of a home folder: read-repo would "
+            "read every file in it. Point it at a project folder, or pass --yes-index-everything."
+        )
+
+
+def _names(paths) -> str:
+    paths = sorted(paths)
+    shown = ", ".join(strip_control(path) for path in paths[:NAMES_SHOWN])
+    return shown + (f" and {len(paths) - NAMES_SHOWN} more" if len(paths) > NAMES_SHOWN else "")
 
 
 def update_index(index: RepoIndex, found, resummarise: bool, console: Console) -> None:
@@ -77,8 +103,24 @@ def update_index(index: RepoIndex, found, resummarise: bool, console: Console) -
     console.print(
         f"Index: {len(report.indexed)} files indexed ({report.chunks_added} new chunks, {report.embedded} embedded), "
         f"{report.unchanged} unchanged, {len(report.removed)} removed in {time.perf_counter() - started:.1f} s "
-        f"-> {index.folder}"
+        f"-> {index.folder}",
+        markup=False,
     )
+    if report.redacted:
+        console.print(
+            f"Secrets: {sum(report.redacted.values())} replaced by [REDACTED:<kind>] in {len(report.redacted)} "
+            f"file(s): {_names(report.redacted)}",
+            markup=False,
+        )
+    if report.failed:
+        reasons = "; ".join(f"{strip_control(p)} ({strip_control(why)})" for p, why in sorted(report.failed.items()))
+        console.print(f"Not indexed: {len(report.failed)} file(s) that could not be: {reasons}", markup=False)
+    if report.not_in_place:
+        console.print(
+            f"Summaries kept in the index, not beside the source (a symlink or a file of yours is there): "
+            f"{_names(report.not_in_place)}",
+            markup=False,
+        )
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,17 +154,22 @@ def update_index(index: RepoIndex, found, resummarise: bool, console: Console) -
     "local [default: MY_LLM_MODEL, else OpenAI if OPENAI_API_KEY is set, else local].",
 )
 @click.option("--namespace", default=None, help="Memory namespace for the questions and answers [read_repo-<folder>].")
+@click.option("--yes-index-everything", is_flag=True, help="Allow REPO to be / or a home folder (refused otherwise).")
 def main(repo: Path, reindex, ext, ignore, summary_mode, resummarise, summaries_in_place, question, top_k, model,
-         namespace) -> None:  # fmt: skip
+         namespace, yes_index_everything) -> None:  # fmt: skip
     """Index REPO (a directory) and answer questions about it with the sources cited as path:Lstart-end.
 
     The index is kept under CHROMA_DB_PATH and updated incrementally: a second run reads only the files
     that changed. Without --ask it opens a shell (:sources, :reindex, :quit; Ctrl+C cancels an answer).
-    Every question and answer is logged to the memory namespace.
+    Every question and answer is logged to the memory namespace. Secrets found in the files (API keys,
+    tokens, passwords, private keys) are indexed as [REDACTED:<kind>]; questions and answers are redacted
+    the same way before they are sent, printed or logged.
     """
     console = Console(stderr=True)
     if question is not None and not question.strip():
         raise click.UsageError("--ask needs a question, e.g. --ask 'Where are options parsed?'")
+    if not yes_index_everything:
+        refuse_everything(repo)
     try:
         settings = Settings.from_env()
         name = (
@@ -149,17 +196,21 @@ def main(repo: Path, reindex, ext, ignore, summary_mode, resummarise, summaries_
 
         _answer(index, chat, history, spec, top_k, question, reindex_now)
     except MyLLMError as error:
-        raise click.ClickException(str(error)) from error
+        raise click.ClickException(safe_text(str(error))) from error
 
 
 def _answer(index: RepoIndex, chat, history, spec: str, top_k: int, question: str | None, reindex) -> None:
     last_sources = ["(no answer yet)"]
 
     def ask(text: str) -> str:
-        hits = index.search(text, k=top_k)
-        answer = answer_question(text, hits, chat, history, model_label(spec), on_token=_echo)
+        hits = index.search(redact_secrets(text), k=top_k)  # the embedder may be a remote model too
+        stream = SafeStream(_echo)
+        try:
+            answer = answer_question(text, hits, chat, history, model_label(spec), on_token=stream.feed)
+        finally:
+            stream.close()
         click.echo()
-        last_sources[0] = format_sources(answer)
+        last_sources[0] = strip_control(format_sources(answer))
         return last_sources[0]
 
     def reindex_command() -> str:

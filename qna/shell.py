@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from my_llm import MyLLMError
+from my_llm import MyLLMError, redact_secrets
+from qna.terminal import safe_text
 
 PROMPT = "Ask a question. CTRL + C to quit."
 HELP = "Commands: :sources (sources of the last answer), :reindex (index what changed), :quit"
@@ -65,12 +66,21 @@ def run_shell(
             write("\n[answer cancelled]")
             continue
         except MyLLMError as error:  # a dead model server costs this answer, not the session
-            write(f"\nError: {error}")
+            write(f"\nError: {safe_text(str(error))}")
             continue
         if after:
             write(after)
         answered += 1
     if readline is not None:
-        history_file.parent.mkdir(parents=True, exist_ok=True)
-        readline.write_history_file(history_file)
+        _save_history(readline, history_file)
     return answered
+
+
+def _save_history(readline, history_file: Path) -> None:
+    """Write the line history, each line redacted (:func:`my_llm.redact_secrets`) first."""
+    for position in range(readline.get_current_history_length()):
+        line = readline.get_history_item(position + 1)  # 1-based, while replace_history_item is 0-based
+        if line is not None and redact_secrets(line) != line:
+            readline.replace_history_item(position, redact_secrets(line))
+    history_file.parent.mkdir(parents=True, exist_ok=True)
+    readline.write_history_file(history_file)

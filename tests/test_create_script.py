@@ -17,7 +17,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from code_generation import extract_code, names_needed_from
+from code_generation import extract_code, isolation, names_needed_from
 from code_generation.create_script import main as create_script
 from my_llm import PubSubChatMessageHistory
 from my_llm.models import cost_usd
@@ -193,17 +193,45 @@ def test_a_known_model_price_gives_the_cost_per_request_and_in_total(project):
     assert "Total Cost (USD): $0.000900" in result.output
 
 
-def test_code_that_rewrites_the_tests_fails_and_touches_no_user_file(project):
-    cheat = (
+def test_code_that_empties_every_file_it_sees_changes_only_its_own_copy(project):
+    vandal = (
         "```python\nimport pathlib\n\nfor path in pathlib.Path('.').iterdir():\n"
         "    if path.is_file() and path.name != 'adder.py':\n        path.write_text('')\n\n"
         "def add(a, b):\n    return a + b\n```"
     )
     before = {p.name: sha256(p) for p in project.iterdir()}
-    result = run_cli(project, FakeListChatModel(responses=[cheat]), "--max-retries", "0")
-    assert result.exit_code == 1, result.output
-    assert "Attempt 1: 3 passed, 0 failed; the code under test modified the test file" in result.output
+    result = run_cli(project, FakeListChatModel(responses=[vandal]), "--max-retries", "0")
+    assert result.exit_code == 0, result.output  # right code, and the tests ran where it cannot reach them
+    assert "Attempt 1: 3 passed, 0 failed -> generation_1.txt" in result.output
     assert {p.name: sha256(p) for p in project.iterdir() if p.name in before} == before
+
+
+def test_without_bubblewrap_generated_code_is_not_run(project, monkeypatch):
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    result = run_cli(project, FakeListChatModel(responses=[RIGHT]))
+    assert result.exit_code == 3, result.output
+    assert "bwrap is not installed" in result.output and "apt-get install bubblewrap" in result.output
+    assert "--unsafe-no-sandbox" in result.output
+    assert not (project / "generation_1.txt").exists() and not (project / "adder.py").exists()
+
+
+def test_unsafe_no_sandbox_runs_without_bubblewrap_and_still_repairs_the_users_folder(project, monkeypatch):
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    tests = project / "test_adder.py"
+    vandal = (
+        f"```python\nopen({str(tests)!r}, 'w').write('def test_fake():\\n    pass\\n')\n"
+        f"open({str(project / 'conftest.py')!r}, 'w').write('# planted')\n\n"
+        "def add(a, b):\n    return a + b\n```"
+    )
+    before = sha256(tests)
+    result = run_cli(project, FakeListChatModel(responses=[vandal]), "--max-retries", "0", "--unsafe-no-sandbox")
+    assert result.exit_code == 1, result.output
+    assert "without isolation" in result.output
+    assert (
+        "Attempt 1: 3 passed, 0 failed; the code under test changed files outside its sandbox: "
+        "new file conftest.py (removed); changed test_adder.py (restored)"
+    ) in result.output
+    assert sha256(tests) == before and not (project / "conftest.py").exists()
 
 
 class _EditsTheTests(BaseCallbackHandler):

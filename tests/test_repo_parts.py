@@ -49,9 +49,11 @@ def test_non_utf8_and_huge_files_are_skipped_with_their_reason(tmp_path):
     assert found.skipped["larger than 1000 kB"] == ["huge.txt"]
 
 
-def test_a_file_holding_a_private_key_is_a_secret(tmp_path):
-    (tmp_path / "notes.txt").write_text("-----BEGIN RSA PRIVATE KEY-----\nabc\n")
-    assert discover(tmp_path).skipped["secret"] == ["notes.txt"]
+def test_a_file_holding_a_private_key_is_found_whole_and_redacted_when_indexed(tmp_path):
+    """Discovery no longer sniffs the first 8 KB: the whole file is scanned when it is indexed (qna.index)."""
+    (tmp_path / "notes.txt").write_text("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAabcdefgh\n")
+    assert [f.relpath for f in discover(tmp_path).files] == ["notes.txt"]
+    assert not discover(tmp_path).skipped["secret"]
 
 
 @pytest.mark.parametrize(
@@ -126,6 +128,23 @@ def test_markdown_is_split_at_headings_and_text_into_windows():
     assert [(c.start_line, c.end_line) for c in plain] == [(1, 60), (51, 110), (101, 130)]  # windows stay apart
     wide = chunk_text("wide.txt", "\n".join("w" * 99 for _ in range(40)), max_chars=1000)
     assert all(len(c.text) <= 1000 for c in wide) and wide[-1].end_line == 40 and len(wide) > 4
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "assert (1, None)  # [assert-on-tuple]\n",  # a whole one-line file (pylint's doc examples)
+        "from hello import app  # noqa: F401\n",
+        "def f():\n    result = 1\n    return result  # type: ignore[no-any-return]\n",  # a function's last line
+        "class A:\n    def f(self):\n        return 1  # pragma: no cover\n",
+        "x = 1  # a\n# b\ny = 2  # c\n",
+    ],
+)
+def test_a_trailing_comment_never_makes_a_second_chunk_with_the_same_id(source):
+    """It did: the comment is a node of its own on the statement's line, and ``add()`` refused the batch."""
+    chunks = chunk_text("example.py", source)
+    assert len({chunk.id for chunk in chunks}) == len(chunks) >= 1
+    assert [(c.start_line, c.end_line) for c in chunks] == [(1, len(source.splitlines()))]
 
 
 def test_blank_files_have_no_chunks():
