@@ -60,3 +60,24 @@ def test_summaries_memory_questions_and_tombstones_are_not_turns(settings):
     history.add_ai_message("a")
     assert [m.content for m in history.messages] == ["q", "a"]
     assert len(history.records()) == 5
+
+
+def test_a_tool_result_without_its_call_reaches_the_model_as_a_note_not_an_orphan(settings):
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    history = PubSubChatMessageHistory("orphans", session_id="s", settings=settings)
+    call = {"name": "add", "args": {"a": 1}, "id": "c1", "type": "tool_call"}
+    history.add_messages(
+        [
+            HumanMessage("run it"),
+            AIMessage("SQL: SELECT 1"),
+            ToolMessage("1 row", tool_call_id="trigger-x", name="sql"),  # a trigger's outcome: no call before it
+            HumanMessage("and add"),
+            AIMessage("", tool_calls=[call]),
+            ToolMessage("2", tool_call_id="c1", name="add"),
+        ]
+    )
+    chat = RecordingChat(responses=["ok"], seen=[])
+    request_llm("next", chat, history)
+    sent = chat.seen[0]
+    assert sent[2] == "[sql result] 1 row" and sent[5] == "2"  # the answered call stays a tool result

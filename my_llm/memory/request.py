@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, trim_messages
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage, trim_messages
 
 from my_llm.errors import ModelCallError
 from my_llm.history import ChatHistory
@@ -30,6 +30,26 @@ def history_that_fits(messages: list[BaseMessage], budget_tokens: int) -> list[B
     )
 
 
+def answered_tool_results(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """``messages`` with every tool result that answers no earlier tool call turned into a human note.
+
+    Providers refuse a ``tool`` message that does not follow an assistant message carrying its call id
+    (OpenAI: "messages with role 'tool' must be a response to a preceding message with 'tool_calls'").
+    Such results exist in the log: a trigger's outcome (``my-llm triggers``), an import's orphan tool
+    answer, or a call cut off by the token budget. They become ``[tool <name> result] <content>``.
+    """
+    called: set[str] = set()
+    kept: list[BaseMessage] = []
+    for message in messages:
+        if isinstance(message, AIMessage):
+            called.update(call["id"] for call in message.tool_calls if call.get("id"))
+        if isinstance(message, ToolMessage) and message.tool_call_id not in called:
+            name = message.name or "tool"
+            message = HumanMessage(f"[{name} result] {text_of(message)}", id=message.id)
+        kept.append(message)
+    return kept
+
+
 def turns_that_fit(newest_first: Iterable[BaseMessage], budget_tokens: int) -> list[BaseMessage]:
     """The most recent turns that fit in ``budget_tokens`` (cl100k), oldest first, starting on a human turn.
 
@@ -47,6 +67,7 @@ def turns_that_fit(newest_first: Iterable[BaseMessage], budget_tokens: int) -> l
         taken.append(message)
         used += cost
     taken.reverse()
+    taken = answered_tool_results(taken)
     while taken and not isinstance(taken[0], (HumanMessage, SystemMessage)):
         taken.pop(0)  # never an answer without its question
     if taken and isinstance(taken[0], SystemMessage) and len(taken) > 1 and not isinstance(taken[1], HumanMessage):

@@ -1,0 +1,83 @@
+"""Triggers on what the model says: ``SQL:`` runs a read-only query, ``EMAIL:`` sends a mail, once per
+message, off unless configured. The face of ``my_llm.triggers``: import from here, not from its modules.
+
+Pieces, lowest first: ``patterns`` (where a trigger's text is) -> ``base`` (the :class:`Trigger` protocol,
+:class:`Match`, :class:`Outcome`, :class:`Refusal`) -> ``config`` (the TOML file, errors with file, line,
+key) -> ``sql_check`` + ``databases`` + ``sql``, ``mail`` (the built-in kinds) -> ``registry`` (kinds,
+entry point group ``my_llm.triggers``) -> ``ledger`` (handled matches, log cursors) -> ``audit`` (the tool
+record of an outcome) -> ``runner`` (exactly-once handling) -> ``writer``, ``sources`` (logs on disk,
+Pub/Sub).
+"""
+
+from my_llm.triggers.audit import tool_record
+from my_llm.triggers.base import (
+    DECISIONS,
+    ERROR,
+    FIRED,
+    REFUSED,
+    UNKNOWN,
+    Common,
+    Context,
+    Match,
+    Outcome,
+    PatternTrigger,
+    Refusal,
+    Trigger,
+    TriggerConfigError,
+    TriggerError,
+)
+from my_llm.triggers.config import TriggerConfig, TriggerTable
+from my_llm.triggers.databases import QueryResult, open_database
+from my_llm.triggers.ledger import Entry, Ledger
+from my_llm.triggers.mail import AllowList, EmailTrigger, Mail, parse_mail
+from my_llm.triggers.patterns import Pattern
+from my_llm.triggers.registry import ENTRY_POINT_GROUP, Registry, builtin_kinds, load_config
+from my_llm.triggers.runner import Batch, Handled, RecordWriter, Runner, RunReport
+from my_llm.triggers.sources import LogSource, PubSubSource, source_kind
+from my_llm.triggers.sql import SqlTrigger
+from my_llm.triggers.sql_check import check_statement
+from my_llm.triggers.writer import HistoryWriter
+
+__all__ = [
+    "DECISIONS",
+    "ENTRY_POINT_GROUP",
+    "ERROR",
+    "FIRED",
+    "REFUSED",
+    "UNKNOWN",
+    "AllowList",
+    "Batch",
+    "Common",
+    "Context",
+    "EmailTrigger",
+    "Entry",
+    "Handled",
+    "HistoryWriter",
+    "Ledger",
+    "LogSource",
+    "Mail",
+    "Match",
+    "Outcome",
+    "Pattern",
+    "PatternTrigger",
+    "PubSubSource",
+    "QueryResult",
+    "RecordWriter",
+    "Refusal",
+    "Registry",
+    "RunReport",
+    "Runner",
+    "SqlTrigger",
+    "Trigger",
+    "TriggerConfig",
+    "TriggerConfigError",
+    "TriggerError",
+    "TriggerTable",
+    "builtin_kinds",
+    "check_statement",
+    "load_config",
+    "open_database",
+    "parse_mail",
+    "source_kind",
+    "tool_record",
+]
