@@ -1,0 +1,70 @@
+"""Run a ``python`` assertion in a bubblewrap sandbox: no network, read-only host, its own /tmp and PIDs.
+
+Why not create-script's sandbox (:func:`code_generation.run_tests`): it runs a *test file* against a
+*module* in two halves, and ``evaluation`` sits beside ``code_generation`` (import-linter keeps siblings
+apart). An assertion is one expression over ``output``, so one process under
+``bwrap --ro-bind / / --dev /dev --proc /proc --unshare-all --die-with-parent --tmpfs /tmp`` is enough:
+the expression (and any model-written code it ``exec``s) sees no network, cannot write the host, gets an
+environment with no credentials, and is killed after ``timeout_s``. It can still *read* host files that
+are world-readable: do not run evals as a user whose files must stay secret from the model's code.
+
+Semantics (promptfoo's): a one-line value is an expression; a multi-line value is a function body that
+``return``s. Names: ``output`` (str) and ``context`` (``{"vars": {...}, "prompt": str}``). A bool is
+pass/fail; a number is a score (pass when >= threshold, else when > 0); a dict may carry ``pass``,
+``score``, ``reason``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+from evaluation.errors import EvalConfigError
+
+BWRAP_ARGS = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all", "--die-with-parent")
+_RUNNER = r"""
+import json, sys
+data = json.loads(sys.stdin.read())
+code = data["code"]
+names = {"output": data["output"], "context": data["context"]}
+if "\n" in code.strip():
+    body = "\n".join("    " + line for line in code.strip().splitlines())
+    exec("def __assertion(output, context):\n" + body, names)
+    value = names["__assertion"](data["output"], data["context"])
+else:
+    value = eval(code, names)
+sys.stdout.write("\n@@RESULT@@" + json.dumps(value, default=str))
+"""
+
+
+def require_bwrap() -> str:
+    """The path of ``bwrap``.
+
+    Raises:
+        EvalConfigError: bubblewrap is not installed (Debian package ``bubblewrap``): python assertions run
+            model output, never outside the sandbox.
+    """
+    path = shutil.which("bwrap")
+    if path is None:
+        raise EvalConfigError("python assertions need bubblewrap (apt-get install bubblewrap); it is not installed.")
+    return path
+
+
+def run_python_assertion(code: str, output: str, context: dict[str, Any], timeout_s: float = 20.0) -> tuple[Any, str]:
+    """Evaluate ``code`` over ``output`` in the sandbox; returns ``(value, error)``: the JSON value the code
+    gave and ``""``, or ``None`` and what went wrong (an exception's last lines, a timeout)."""
+    argv = [require_bwrap(), *BWRAP_ARGS, "--tmpfs", "/tmp", "--chdir", "/tmp", sys.executable, "-I", "-c", _RUNNER]
+    payload = json.dumps({"code": code, "output": output, "context": context}, default=str)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        done = subprocess.run(argv, input=payload, capture_output=True, text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        return None, f"python assertion timed out after {timeout_s:g} s"
+    marker = done.stdout.rfind("\n@@RESULT@@")
+    if done.returncode != 0 or marker < 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-3:])
+        return None, f"python assertion failed (exit {done.returncode}): {tail}"
+    return json.loads(done.stdout[marker + len("\n@@RESULT@@") :]), ""
