@@ -1,0 +1,52 @@
+"""The FastAPI app: every route under ``/v1``, OpenAPI at ``/docs``, errors in OpenAI's shape, a body-size
+limit, the upstream HTTP client opened and closed with the app."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import APIRouter, FastAPI
+
+from server.config import ServerSettings
+from server.db import make_engine, session_factory
+from server.deps import ServerState
+from server.errors import ErrorResponse, install_error_handlers
+from server.limits_mw import BodySizeLimit
+from server.routes import code, conversations, me, proxy, register, usage
+
+ERRORS = {status: {"model": ErrorResponse} for status in (401, 403, 404, 413, 422, 429)}
+
+
+def create_app(config: ServerSettings | None = None) -> FastAPI:
+    """The app for ``config`` (default: from the environment); the users database is created if missing."""
+    config = config or ServerSettings.from_env()
+    engine = make_engine(config.database_url)
+    state = ServerState.build(config, session_factory(engine))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        timeout = httpx.Timeout(config.upstream_timeout_s, connect=config.upstream_connect_timeout_s)
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
+            state.http = client
+            try:
+                yield
+            finally:
+                state.logbook.close()
+                engine.dispose()
+
+    app = FastAPI(
+        title="my-llm-server",
+        summary="Users and keys, an OpenAI-compatible logging proxy, history and usage over my_llm.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.server = state
+    install_error_handlers(app)
+    api = APIRouter(prefix="/v1", responses=ERRORS)
+    for module in (me, register, proxy, conversations, usage, code):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    return app

@@ -1,0 +1,173 @@
+"""The OpenAI-compatible logging proxy: ``POST /v1/chat/completions`` (streaming or not) and
+``GET /v1/models``, forwarded to the upstream named by ``OPENAI_BASE_URL`` with the server's
+``OPENAI_API_KEY`` (the client's key is ours and never forwarded; the upstream's never leaves the server).
+
+The request's last user turn is logged before it is forwarded (so a dead upstream loses nothing), the
+reply after it came back, both in the user's namespace, session from ``X-Session-Id`` or the body's ``user``
+(else a new one, returned in the ``X-Session-Id`` response header). Upstream errors pass through with their
+status and body; an unreachable upstream is 502, a silent one 504.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Body, Header, HTTPException
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from my_llm.models import cost_usd, count_tokens
+from server.deps import ServerState, State, User
+from server.errors import error_response
+from server.routes.sse import StreamTap
+
+router = APIRouter(tags=["proxy"])
+MAX_SESSION_ID = 200
+
+
+def _upstream_headers(state: ServerState) -> dict[str, str]:
+    key = state.config.settings.openai_api_key
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def _dead_upstream(state: ServerState, error: httpx.HTTPError) -> JSONResponse:
+    base = state.config.upstream_base_url
+    if isinstance(error, httpx.TimeoutException):
+        return error_response(504, f"The upstream {base} did not answer in time ({type(error).__name__}).")
+    return error_response(
+        502, f"The upstream {base} is unreachable ({type(error).__name__}: {error}); your turn was logged."
+    )
+
+
+def _passthrough(response: httpx.Response, content: bytes) -> Response:
+    media = response.headers.get("content-type", "application/json")
+    return Response(content=content, status_code=response.status_code, media_type=media)
+
+
+@router.get("/models", summary="The upstream's models (OpenAI's shape)")
+async def list_models(user: User, state: State) -> Response:
+    """Forward ``GET /models`` to the upstream."""
+    try:
+        response = await state.http.get(f"{state.config.upstream_base_url}/models", headers=_upstream_headers(state))
+    except httpx.HTTPError as error:
+        return _dead_upstream(state, error)
+    return _passthrough(response, response.content)
+
+
+def text_of_content(content: Any) -> str:
+    """The text of an OpenAI message ``content``: a string, or the text parts of a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def _session_of(payload: dict[str, Any], header: str | None) -> str:
+    session = header or payload.get("user") or uuid.uuid4().hex
+    if not isinstance(session, str) or not session.strip() or len(session) > MAX_SESSION_ID:
+        raise HTTPException(400, f"The session (X-Session-Id or 'user') must be a string of 1-{MAX_SESSION_ID} chars.")
+    return session.strip()
+
+
+def _usage(model: str | None, usage: dict | None, payload: dict, reply: str) -> tuple[dict, dict]:
+    """The record's usage and extra metadata: the upstream's counts, else counted offline (cl100k)."""
+    extra: dict[str, Any] = {}
+    tokens_in = (usage or {}).get("prompt_tokens")
+    tokens_out = (usage or {}).get("completion_tokens")
+    if tokens_in is None or tokens_out is None:
+        texts = [text_of_content(m.get("content")) for m in payload["messages"] if isinstance(m, dict)]
+        tokens_in = sum(count_tokens(text) + 3 for text in texts) + 3
+        tokens_out = count_tokens(reply)
+        extra["usage_counted"] = True
+    return {
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "cost_usd": cost_usd(model, tokens_in, tokens_out),
+    }, extra
+
+
+@router.post(
+    "/chat/completions",
+    summary="OpenAI chat completions, forwarded to the upstream and logged",
+    responses={502: {"description": "Upstream unreachable"}, 504: {"description": "Upstream timed out"}},
+)
+async def chat_completions(
+    payload: Annotated[dict[str, Any], Body(description="An OpenAI chat completion request")],
+    user: User,
+    state: State,
+    x_session_id: Annotated[str | None, Header(max_length=MAX_SESSION_ID)] = None,
+) -> Response:
+    """Log the last user turn, forward the request, log the reply, return the upstream's answer as it is."""
+    messages = payload.get("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        raise HTTPException(400, "'messages' must be a non-empty list of message objects.")
+    session = _session_of(payload, x_session_id)
+    last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    turn = text_of_content(last_user.get("content")) if last_user else ""
+    meta = {"proxy": True, "requested_model": str(payload.get("model"))}
+    state.logbook.log(user.namespace, session, "human", turn, metadata=meta)  # an append: tens of us
+    url, headers = f"{state.config.upstream_base_url}/chat/completions", _upstream_headers(state)
+    if payload.get("stream"):
+        return await _stream(state, user.namespace, session, payload, url, headers)
+    try:
+        response = await state.http.post(url, json=payload, headers=headers)
+    except httpx.HTTPError as error:
+        return _dead_upstream(state, error)
+    if response.status_code >= 400:
+        return _passthrough(response, response.content)
+    try:
+        data = response.json()
+        reply = text_of_content(data["choices"][0]["message"].get("content")) if data.get("choices") else ""
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return error_response(502, "The upstream answered with a body that is not an OpenAI chat completion.")
+    model = data.get("model") or payload.get("model")
+    usage, extra = _usage(model, data.get("usage"), payload, reply)
+    state.logbook.log(user.namespace, session, "ai", reply, model=model, usage=usage, metadata={"proxy": True, **extra})
+    return JSONResponse(data, headers={"X-Session-Id": session})
+
+
+async def _stream(state: ServerState, namespace: str, session: str, payload: dict, url: str, headers: dict) -> Response:
+    try:
+        upstream = await state.http.send(
+            state.http.build_request("POST", url, json=payload, headers=headers), stream=True
+        )
+    except httpx.HTTPError as error:
+        return _dead_upstream(state, error)
+    if upstream.status_code >= 400:
+        content = await upstream.aread()
+        await upstream.aclose()
+        return _passthrough(upstream, content)
+    tap, logged = StreamTap(), False
+
+    def log_reply(complete: bool) -> None:
+        nonlocal logged
+        if logged:
+            return
+        logged = True
+        model = tap.model or payload.get("model")
+        usage, extra = _usage(model, tap.usage, payload, tap.text)
+        metadata = {"proxy": True, "stream": True, **extra, **({} if complete else {"incomplete": True})}
+        state.logbook.log(namespace, session, "ai", tap.text, model=model, usage=usage, metadata=metadata)
+
+    async def relay():
+        # The reply is logged before the client gets [DONE], so a client that has read the whole stream
+        # finds it on disk; a stream without [DONE] (or broken) is logged when it ends.
+        complete = False
+        try:
+            async for chunk in upstream.aiter_raw():
+                tap.feed(chunk)
+                if tap.done:
+                    log_reply(True)
+                yield chunk
+            complete = True
+        except httpx.HTTPError as error:
+            message = {"error": {"message": f"The upstream stream broke: {error}", "type": "upstream_error"}}
+            yield f"data: {json.dumps(message)}\n\n".encode()
+        finally:
+            await upstream.aclose()
+            log_reply(complete)
+
+    return StreamingResponse(relay(), media_type="text/event-stream", headers={"X-Session-Id": session})

@@ -1,0 +1,97 @@
+"""Users and keys: the operations the admin CLI and the API share (no HTTP, no click here).
+
+Every function takes a SQLAlchemy session and commits its own change. Errors are :class:`UserError`
+with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from my_llm import MyLLMError
+from server.db import ApiKey, User
+from server.security import hash_password, key_digest, new_api_key
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+
+class UserError(MyLLMError):
+    """A user operation that cannot be done (unknown user, name taken, invalid name)."""
+
+
+def namespace_of(user_name: str) -> str:
+    """The message-log namespace of a user's proxy and API traffic: ``user-<name>``."""
+    return f"user-{user_name}"
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid user name (lowercase letters, digits, ``_.-``, 1-63, not starting with
+    punctuation); raises UserError otherwise."""
+    if not NAME_PATTERN.match(name) or ".." in name:
+        raise UserError(f"Invalid user name {name!r}: use 1-63 lowercase letters, digits, '_', '.', '-'.")
+    return name
+
+
+def get_user(session: Session, name: str) -> User:
+    """The user called ``name``; raises UserError when there is none."""
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise UserError(f"No user {name!r}: add it with `my-llm-server users add {name}`.")
+    return user
+
+
+def add_user(session: Session, name: str, *, admin: bool = False, password: str | None = None) -> User:
+    """Create a user (password hashed with Argon2 when given); raises UserError if the name is taken."""
+    check_name(name)
+    if session.scalar(select(User).where(User.name == name)) is not None:
+        raise UserError(f"User {name!r} exists already.")
+    user = User(name=name, is_admin=admin, password_hash=hash_password(password) if password else None)
+    session.add(user)
+    session.commit()
+    return user
+
+
+def list_users(session: Session) -> list[tuple[User, int]]:
+    """Every user with its number of live (not revoked) keys, by name."""
+    users = session.scalars(select(User).order_by(User.name)).all()
+    return [(user, sum(1 for key in user.keys if key.revoked_at is None)) for user in users]
+
+
+def disable_user(session: Session, name: str) -> User:
+    """Disable a user: their keys stop working at once (they stay in the database)."""
+    user = get_user(session, name)
+    user.disabled = True
+    session.commit()
+    return user
+
+
+def create_key(session: Session, name: str) -> str:
+    """A new API key for user ``name``; the key itself is returned once and only its digest is stored."""
+    user = get_user(session, name)
+    key = new_api_key()
+    session.add(ApiKey(user_id=user.id, digest=key_digest(key), prefix=key[:12]))
+    session.commit()
+    return key
+
+
+def revoke_keys(session: Session, name: str, prefix: str | None = None) -> int:
+    """Revoke user ``name``'s live keys (only those starting with ``prefix`` when given); returns how many."""
+    user = get_user(session, name)
+    now, count = datetime.now(timezone.utc), 0
+    for key in user.keys:
+        if key.revoked_at is None and (prefix is None or key.prefix.startswith(prefix[:12])):
+            key.revoked_at, count = now, count + 1
+    session.commit()
+    return count
+
+
+def user_for_key(session: Session, key: str) -> User | None:
+    """The enabled user owning the live key ``key``; None for an unknown, revoked or disabled one."""
+    row = session.scalar(select(ApiKey).where(ApiKey.digest == key_digest(key), ApiKey.revoked_at.is_(None)))
+    if row is None or row.user.disabled:
+        return None
+    return row.user
