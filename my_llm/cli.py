@@ -375,3 +375,27 @@ def import_chatgpt(
     for reason, count in sorted(report.skipped.items()):
         table.add_row(f"skipped: {reason}", str(count))
     Console().print(table)
+
+
+def _add_command_groups() -> None:
+    # The BigQuery and triggers commands live in their own modules (cli_bigquery, cli_triggers); they import
+    # their rooms lazily, so `my-llm --help` stays quick. Packages above my_llm (evaluation's `eval`, plugins)
+    # add commands through the entry point group `my_llm.commands`, as llm's plugins do: my_llm never
+    # imports them by name.
+    from importlib.metadata import entry_points
+
+    from my_llm.cli_bigquery import bigquery, usage
+    from my_llm.cli_triggers import triggers
+
+    for command in (bigquery, usage, triggers):
+        main.add_command(command)
+    for entry in entry_points(group="my_llm.commands"):
+        if entry.name in main.commands:
+            continue  # a built-in command wins over a plugin of the same name
+        try:
+            main.add_command(entry.load(), entry.name)
+        except ImportError as error:  # a broken plugin must not take the whole CLI down: say which, go on
+            click.echo(f"my-llm: command {entry.name!r} from {entry.value} could not be loaded: {error}", err=True)
+
+
+_add_command_groups()
