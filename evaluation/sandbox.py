@@ -17,6 +17,7 @@ pass/fail; a number is a score (pass when >= threshold, else when > 0); a dict m
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -53,10 +54,25 @@ def require_bwrap() -> str:
     return path
 
 
+def _python_binds() -> list[str]:
+    """Read-only binds, over the fresh ``/tmp``, of the Python folders that live under ``/tmp`` (a project
+    checked out there, as CI may do): without them the tmpfs would hide the interpreter itself."""
+    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    binds: list[str] = []
+    for folder in sorted(folders):
+        real = os.path.realpath(folder)
+        if real == "/tmp" or real.startswith("/tmp/"):
+            binds += ["--ro-bind", real, real]
+            if folder != real:
+                binds += ["--ro-bind", folder, folder]
+    return binds
+
+
 def run_python_assertion(code: str, output: str, context: dict[str, Any], timeout_s: float = 20.0) -> tuple[Any, str]:
     """Evaluate ``code`` over ``output`` in the sandbox; returns ``(value, error)``: the JSON value the code
     gave and ``""``, or ``None`` and what went wrong (an exception's last lines, a timeout)."""
-    argv = [require_bwrap(), *BWRAP_ARGS, "--tmpfs", "/tmp", "--chdir", "/tmp", sys.executable, "-I", "-c", _RUNNER]
+    argv = [require_bwrap(), *BWRAP_ARGS, "--tmpfs", "/tmp", *_python_binds(), "--chdir", "/tmp"]
+    argv += [sys.executable, "-I", "-c", _RUNNER]
     payload = json.dumps({"code": code, "output": output, "context": context}, default=str)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
     try:
