@@ -38,7 +38,18 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("MESSAGE_HISTORY", str(tmp_path / "message_history"))
     monkeypatch.setenv("CHROMA_DB_PATH", str(tmp_path / "chroma"))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # never the machine's gcloud project
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path.parent / "xdg-data"))  # exports and caches stay out of home
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def release_chroma_clients():
+    """Chroma keeps every client it opened (about 10 file descriptors each) for the life of the process; a long
+    test session would pass 1,024 descriptors, past what ``select()`` takes. Release them after each test."""
+    yield
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
 
 
 @pytest.fixture

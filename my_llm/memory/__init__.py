@@ -10,11 +10,34 @@ from my_llm.memory.answer import EMPTY_ANSWER, ContextAnswer, answer_from_contex
 from my_llm.memory.question import ANSWER_PROMPT, QUESTION_TASK, MemoryAnswer, question_memory
 from my_llm.memory.request import ANSWER_RESERVE_TOKENS, history_that_fits, request_llm, turns_that_fit
 from my_llm.memory.summarise import SUMMARY_TASK, apply_summarise_to_memory
-from my_llm.memory.transcript import transcript_line
-from my_llm.memory.vectorstore import MEMORY_FUSION, memory_retriever, save_vectorstore_memory, sync_records
+from my_llm.memory.transcript import (
+    MEMORY_DOCUMENTS,
+    DocumentSettings,
+    MemoryDocument,
+    is_conversation,
+    memory_documents,
+    speaker_of,
+    transcript_line,
+)
+from my_llm.memory.vectorstore import (
+    DOCUMENT_KEY,
+    MEMORY_FUSION,
+    document_tag,
+    memory_retriever,
+    save_vectorstore_memory,
+    sync_records,
+)
 
 __all__ = [
     "ANSWER_PROMPT",
+    "DOCUMENT_KEY",
+    "MEMORY_DOCUMENTS",
+    "DocumentSettings",
+    "MemoryDocument",
+    "document_tag",
+    "is_conversation",
+    "memory_documents",
+    "speaker_of",
     "ANSWER_RESERVE_TOKENS",
     "EMPTY_ANSWER",
     "MEMORY_FUSION",

@@ -1,57 +1,93 @@
 """The memory's vector store: a namespace's records in Chroma (id = record id), searched by hybrid retrieval.
 
-The store lives at ``MESSAGE_HISTORY/<namespace>/chroma/`` (the seed's path). Saving is incremental and
-idempotent because the Chroma id is the record id.
+The store lives at ``MESSAGE_HISTORY/<namespace>/chroma/`` (the seed's path), or, when ``CHROMA_HOST`` names
+a shared Chroma server, in its collection ``memory-<namespace>`` (:mod:`my_llm.retrieval.chroma`), which
+every machine logging that namespace fills and searches. Saving is incremental and idempotent because the
+Chroma id is the record id. What is stored per record is :func:`my_llm.memory.memory_documents`.
+
+Settings (:data:`MEMORY_FUSION` here, :data:`my_llm.memory.MEMORY_DOCUMENTS`) were chosen on LoCoMo
+conversations 0-4 only; ``benchmarks/locomo.py`` reports them on 5-9 (held out) and on all ten.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import astuple
+
 from langchain_core.embeddings import Embeddings
 
 from my_llm.history import ChatHistory
-from my_llm.memory.transcript import transcript_line
+from my_llm.memory.transcript import MEMORY_DOCUMENTS, DocumentSettings, memory_documents
 from my_llm.record import Record
 from my_llm.retrieval import HybridRetriever
 
 # With all-MiniLM-L6-v2, BM25 is the stronger list on conversations: a sharper fusion (k = 10) with the
-# dense list at half weight beat equal-weight RRF (k = 60) by 11 points of recall@5 on LoCoMo
-# (benchmarks/locomo.py; tuned on that set, so treat as a starting point).
-MEMORY_FUSION = {"rrf_k": 10, "dense_weight": 0.5}
+# dense list at half weight, and less BM25 length normalisation (b = 0.5: a document is a turn and its
+# neighbours), beat equal-weight RRF (k = 60, b = 0.75) by 10 points of recall@5 on LoCoMo 0-4.
+MEMORY_FUSION = {"rrf_k": 10, "dense_weight": 0.5, "bm25_b": 0.5}
+DOCUMENT_KEY = "document"  # metadata: which DocumentSettings built a stored document
+
+
+def document_tag(settings: DocumentSettings) -> str:
+    """``"3-2-0-2-True"``: the settings a document was built with, stored in its metadata."""
+    return "-".join(str(value) for value in astuple(settings))
 
 
 def memory_retriever(history: ChatHistory, embeddings: Embeddings) -> HybridRetriever:
-    """The namespace's retriever, stored at ``<MESSAGE_HISTORY>/<namespace>/chroma/``."""
-    return HybridRetriever(history.store.folder / "chroma", embeddings, collection="memory", **MEMORY_FUSION)
+    """The namespace's retriever: ``<MESSAGE_HISTORY>/<namespace>/chroma/``, or the shared server's
+    ``memory-<namespace>`` when ``history.settings.chroma_host`` is set."""
+    return HybridRetriever(
+        history.store.folder / "chroma", embeddings, collection="memory", settings=history.settings, **MEMORY_FUSION
+    )
 
 
 def save_vectorstore_memory(history: ChatHistory, embeddings: Embeddings) -> int:
     """Embed the records of the live log that are not embedded yet; returns how many were added.
 
-    Chroma id = record id, so a second call adds nothing. Records that left the live log (moved to
-    the archive by ``clear()``) are removed from the store, so it always mirrors ``messages``.
+    Chroma id = record id, so a second call adds nothing. Records that left the live log (moved to the
+    archive by ``clear()``) are removed from the store: in a local store, every stored id that is not in
+    the live log; in a shared one (``CHROMA_HOST``), only the ids this log archived, since other
+    machines' records are there too.
     """
-    return sync_records(memory_retriever(history, embeddings), history.records())
+    retriever = memory_retriever(history, embeddings)
+    records = history.records()
+    cleared = None
+    if retriever.chroma_host:
+        live = {r.id for r in records}
+        cleared = {r.id for r in history.store.read_all() if r.id not in live}
+    return sync_records(retriever, records, cleared=cleared)
 
 
-def sync_records(retriever: HybridRetriever, records: list[Record]) -> int:
-    """Make the store hold exactly the ``records`` that have content: add the new ones, delete those gone.
+def sync_records(
+    retriever: HybridRetriever,
+    records: list[Record],
+    *,
+    cleared: Iterable[str] | None = None,
+    settings: DocumentSettings = MEMORY_DOCUMENTS,
+) -> int:
+    """Bring the store up to date with ``records`` (a namespace's live log, in logged order); returns how
+    many documents were added.
 
-    Returns how many were added.
+    Adds the :func:`~my_llm.memory.memory_documents` of records not stored yet, and rebuilds stored ones
+    that other ``settings`` (or an older version of this library) built. Removes ``cleared`` ids; when
+    ``cleared`` is None, removes every stored id not in ``records`` from a local store (only this log
+    feeds it) and nothing from a shared one.
+
+    Raises:
+        VectorStoreUnavailableError: the shared Chroma server does not answer.
     """
-    records = [r for r in records if r.content.strip()]
-    gone = retriever.ids() - {r.id for r in records}
+    documents = memory_documents(records, settings)
+    tag = document_tag(settings)
+    if cleared is None and not retriever.chroma_host:
+        cleared = retriever.ids() - {d.id for d in documents}
+    mine = {d.id for d in documents}
+    stale = [i for i in retriever.ids(where={DOCUMENT_KEY: {"$ne": tag}}) if i in mine]
+    gone = sorted(set(cleared or ()) | set(stale))
     if gone:
-        retriever.delete(sorted(gone))
+        retriever.delete(gone)
     return retriever.add(
-        [r.id for r in records],
-        [transcript_line(r) for r in records],
-        [
-            {
-                "role": r.role,
-                "session_id": r.session_id,
-                "created_at": r.created_at,
-                "task": str(r.metadata.get("task", "")),
-            }
-            for r in records
-        ],
+        [d.id for d in documents],
+        [d.text for d in documents],
+        [{**d.metadata, DOCUMENT_KEY: tag} for d in documents],
+        embed_texts=[d.embed_text for d in documents],
     )

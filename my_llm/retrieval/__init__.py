@@ -2,11 +2,12 @@
 
 The face of ``my_llm.retrieval``: import from here, not from its modules. The rooms behind it:
 :mod:`~my_llm.retrieval.bm25` (tokenizer and BM25 index), :mod:`~my_llm.retrieval.fusion` (reciprocal
-rank fusion) and :mod:`~my_llm.retrieval.hybrid` (:class:`HybridRetriever`, which returns
-:class:`ScoredDocument`).
+rank fusion), :mod:`~my_llm.retrieval.chroma` (a local Chroma folder, or the shared server ``CHROMA_HOST``
+names) and :mod:`~my_llm.retrieval.hybrid` (:class:`HybridRetriever`, which returns :class:`ScoredDocument`).
 """
 
 from my_llm.retrieval.bm25 import split_identifier, tokenize
+from my_llm.retrieval.chroma import VectorStoreUnavailableError, parse_chroma_host, remote_collection_name
 from my_llm.retrieval.fusion import RRF_K, reciprocal_rank_fusion
 from my_llm.retrieval.hybrid import MODES, HybridRetriever, ScoredDocument
 
@@ -15,7 +16,10 @@ __all__ = [
     "RRF_K",
     "HybridRetriever",
     "ScoredDocument",
+    "VectorStoreUnavailableError",
+    "parse_chroma_host",
     "reciprocal_rank_fusion",
+    "remote_collection_name",
     "split_identifier",
     "tokenize",
 ]

@@ -12,8 +12,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: importing the library (a CLI's --help) should not pay for it
+    import numpy as np
 
 _WORD = re.compile(r"\w+")
 _IDENTIFIER_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -94,6 +96,8 @@ class Bm25Index:
         """
         if self._positions is None:
             self._positions = {doc_id: i for i, doc_id in enumerate(self.ids)}
+        import numpy as np
+
         allowed = np.zeros(self.count, dtype=bool)
         positions = [self._positions[doc_id] for doc_id in ids if doc_id in self._positions]
         allowed[positions] = True
@@ -106,6 +110,8 @@ class Bm25Index:
         and, when ``allowed`` (a ``bool`` array from :meth:`mask`) is given, only those it marks. Ties
         keep index order.
         """
+        import numpy as np
+
         terms = [self.vocabulary[term] for term in tokenize(query) if term in self.vocabulary]
         if not terms:
             return []

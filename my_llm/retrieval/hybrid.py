@@ -18,13 +18,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from my_llm.config import Settings
 from my_llm.retrieval.bm25 import Bm25Index
+from my_llm.retrieval.chroma import chroma_client, remote_collection_name
 from my_llm.retrieval.fusion import RRF_K, reciprocal_rank_fusion
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MODES = ("hybrid", "dense", "bm25")
 CANDIDATES = 50
@@ -103,10 +107,12 @@ def _chroma_rejects(where: Any) -> Iterator[None]:
 
 
 class HybridRetriever:
-    """Dense + BM25 search over one persistent Chroma collection, fused by reciprocal rank fusion.
+    """Dense + BM25 search over one Chroma collection, fused by reciprocal rank fusion.
 
     Args:
         folder: the Chroma database (created on first write; reads of a missing folder see an empty index).
+            With a Chroma server (``settings.chroma_host``, from ``CHROMA_HOST``) nothing is written there:
+            the vectors and documents live on the server, in the collection ``remote_collection``.
         embeddings: computes document and query vectors (e.g. ``get_embeddings("local")``: 384 floats);
             the same one must be used for a collection's whole life.
         collection: the collection's name (3-512 characters of ``[A-Za-z0-9._-]``).
@@ -114,10 +120,15 @@ class HybridRetriever:
         dense_weight / bm25_weight: per-list RRF weights.
         candidates: how many documents each side contributes to the fusion (at least ``k``).
         bm25_k1 / bm25_b: BM25 term-saturation and length-normalisation (Robertson & Zaragoza 2009).
+        settings: where the vectors live (``chroma_host``); ``Settings.from_env()`` when None.
+        remote_collection: the collection's name on a server; :func:`~my_llm.retrieval.chroma.remote_collection_name`
+            of ``collection`` and ``folder`` when None (``memory-<namespace>``, ``repo-<repo>-<hash>``).
 
-    The BM25 index, and the BM25 side's filter results (the last ``MASK_CACHE`` filters), live in memory
-    for the retriever's life and are rebuilt (once, at the next search) after this retriever's own writes
-    or when the collection's count changes under it.
+    The BM25 index, and the BM25 side's filter results (the last ``MASK_CACHE`` filters), live in this
+    process's memory for the retriever's life, built from the collection's stored documents (read from the
+    server when the vectors are remote: nothing of BM25 is kept on disk or on the server), and are rebuilt
+    (once, at the next search) after this retriever's own writes or when the collection's count changes
+    under it, e.g. because another process added to a shared collection.
 
     Raises:
         ValueError: a bad collection name or parameter.
@@ -135,6 +146,8 @@ class HybridRetriever:
         candidates: int = CANDIDATES,
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
+        settings: Settings | None = None,
+        remote_collection: str | None = None,
     ) -> None:
         if not _COLLECTION_NAME.match(collection):
             raise ValueError(f"Collection name {collection!r} must be 3-512 characters of [A-Za-z0-9._-].")
@@ -145,31 +158,39 @@ class HybridRetriever:
         self.collection_name = collection
         self.rrf_k, self.dense_weight, self.bm25_weight = rrf_k, dense_weight, bm25_weight
         self.candidates, self.bm25_k1, self.bm25_b = candidates, bm25_k1, bm25_b
+        self.chroma_host = (settings or Settings.from_env()).chroma_host
+        self.remote_collection = remote_collection or remote_collection_name(collection, self.folder)
+        if not _COLLECTION_NAME.match(self.remote_collection):
+            raise ValueError(f"Collection name {self.remote_collection!r} must be 3-512 characters of [A-Za-z0-9._-].")
         self._client = None
         self._collection = None
         self._bm25: Bm25Index | None = None
 
     def _open(self, create: bool):
-        """The Chroma collection; None when it does not exist and ``create`` is false."""
+        """The Chroma collection; None when it does not exist and ``create`` is false.
+
+        Raises:
+            VectorStoreUnavailableError: ``CHROMA_HOST`` is set and its server does not answer.
+        """
         if self._collection is not None:
             return self._collection
-        if not create and not (self.folder / "chroma.sqlite3").exists():
+        if not self.chroma_host and not create and not (self.folder / "chroma.sqlite3").exists():
             return None  # never create a database just to read it
         if self._client is None:
-            import chromadb
-            from chromadb.config import Settings as ChromaSettings
-
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._client = chromadb.PersistentClient(
-                path=str(self.folder), settings=ChromaSettings(anonymized_telemetry=False)
-            )
+            self._client = chroma_client(self.folder, self.chroma_host)
+        name = self.remote_collection if self.chroma_host else self.collection_name
         if create:
             # embedding_function=None: we pass vectors in; Chroma's default embedder would download a model.
             self._collection = self._client.get_or_create_collection(
-                self.collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
             )
-        elif self.collection_name in {c.name for c in self._client.list_collections()}:
-            self._collection = self._client.get_collection(self.collection_name, embedding_function=None)
+        else:
+            from chromadb.errors import NotFoundError
+
+            try:
+                self._collection = self._client.get_collection(name, embedding_function=None)
+            except NotFoundError:
+                return None
         return self._collection
 
     def add(
@@ -233,10 +254,20 @@ class HybridRetriever:
         collection = self._open(create=False)
         return collection.count() if collection is not None else 0
 
-    def ids(self) -> set[str]:
-        """Every document id in the collection."""
+    def ids(self, where: Mapping[str, Any] | None = None) -> set[str]:
+        """The ids of the collection's documents: all of them, or those passing ``where`` (see :meth:`search`).
+
+        Raises:
+            ValueError: a malformed filter.
+        """
         collection = self._open(create=False)
-        return set(collection.get(include=[])["ids"]) if collection is not None else set()
+        if collection is None:
+            return set()
+        if where is None:
+            return set(collection.get(include=[])["ids"])
+        where = chroma_where(where)
+        with _chroma_rejects(where):
+            return set(collection.get(where=where, include=[])["ids"])
 
     def search(
         self, query: str, k: int = 10, where: Mapping[str, Any] | None = None, mode: str = "hybrid"
