@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("my_llm", "qna", "code_generation")
+PACKAGES = ("my_llm", "qna", "code_generation", "server", "evaluation")
 
 # Imports each module first, in a fresh interpreter, with every project module forgotten before each one:
 # an import cycle that only works in one order fails here.
@@ -16,7 +16,8 @@ FRESH_IMPORTS = """
 import importlib, sys
 names = sys.argv[1:]
 for name in names:
-    for loaded in [m for m in sys.modules if m.split(".")[0] in {"my_llm", "qna", "code_generation"}]:
+    ours = {"my_llm", "qna", "code_generation", "server", "evaluation"}
+    for loaded in [m for m in sys.modules if m.split(".")[0] in ours]:
         del sys.modules[loaded]
     importlib.import_module(name)
 print(len(names))
