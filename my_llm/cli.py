@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -25,34 +24,8 @@ from my_llm import (
     parse_time,
     validate_namespace,
 )
+from my_llm.cli_options import SINCE
 from my_llm.log import Delivery, read_records, recorded_destination, replay_namespace
-
-_RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-class SinceType(click.ParamType):
-    """A point in time: ISO 8601 (``2026-11-21``, ``2026-11-21T10:00Z``) or an age (``30m``, ``2h``, ``7d``)."""
-
-    name = "TIME"
-
-    def convert(self, value, param, ctx) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        text = str(value).strip()
-        relative = _RELATIVE.fullmatch(text)
-        if relative:
-            amount, unit = relative.groups()
-            return datetime.now(timezone.utc) - timedelta(**{_UNITS[unit]: int(amount)})
-        try:
-            return parse_time(text)
-        except ValueError:
-            self.fail(
-                f"{value!r} is neither an ISO 8601 time (2026-11-21T10:00Z) nor an age (30m, 2h, 7d).", param, ctx
-            )
-
-
-SINCE = SinceType()
 
 
 def _settings() -> Settings:

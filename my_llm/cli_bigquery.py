@@ -10,12 +10,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import re
 import signal
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
 from functools import partial
 
 import click
@@ -23,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from my_llm import MessageStore, MyLLMError, Settings, list_namespaces, parse_time, validate_namespace
+from my_llm import MessageStore, MyLLMError, Settings, list_namespaces, validate_namespace
 from my_llm.bigquery import (
     BY,
     BigQueryEngine,
@@ -43,23 +41,9 @@ from my_llm.bigquery import (
     sync_namespace,
     usage_report,
 )
+from my_llm.cli_options import SINCE
 
-_AGE = re.compile(r"(\d+)\s*([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _MEASURES = ("requests", "input_tokens", "output_tokens", "cost_usd", "unpriced_requests")
-
-
-def _since(ctx, param, value: str | None) -> datetime | None:
-    """``--since``: an age (``30m``, ``2h``, ``7d``, ``1w``) or an ISO 8601 time (``2026-11-21T10:00Z``)."""
-    if value is None:
-        return None
-    age = _AGE.fullmatch(value.strip())
-    if age:
-        return datetime.now(timezone.utc) - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
-    try:
-        return parse_time(value.strip())
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is neither an age (30m, 2h, 7d) nor an ISO 8601 time.") from None
 
 
 def _target(dataset: str | None, table: str | None, location: str | None = None) -> tuple[Settings, Target]:
@@ -206,7 +190,7 @@ def _every(seconds: float, say):
 
 
 @click.command()
-@click.option("--since", callback=_since, help="Only requests since an age (7d, 2h) or an ISO time.")
+@click.option("--since", type=SINCE, default=None, help="Only requests since an age (7d, 2h) or an ISO time.")
 @click.option("--by", type=click.Choice(BY), default="model", show_default=True, help="Group requests by.")
 @click.option("--bigquery", "use_bigquery", is_flag=True, help="From the BigQuery table, not the local logs.")
 @_table_options
