@@ -7,6 +7,7 @@ with a message that says what to do.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from sqlalchemy import select
@@ -28,11 +29,41 @@ def namespace_of(user_name: str) -> str:
     return f"user-{user_name}"
 
 
+KEY_NAMESPACE_MARK = ".key-"  # user names may not contain it, so a key namespace names one user
+LABEL_PATTERN = re.compile(r"^[a-z0-9_-]{1,40}$")
+
+
+def key_namespace(user_name: str, label: str | None) -> str:
+    """The namespace a key logs to: ``user-<name>``, or ``user-<name>.key-<label>`` for a key made with a
+    namespace label (``users key NAME --namespace LABEL``; label: 1-40 of ``a-z0-9_-``)."""
+    if not label:
+        return namespace_of(user_name)
+    if not LABEL_PATTERN.match(label):
+        raise UserError(f"Invalid namespace label {label!r}: use 1-40 lowercase letters, digits, '_' or '-'.")
+    return f"{namespace_of(user_name)}{KEY_NAMESPACE_MARK}{label}"
+
+
+def owns_namespace(user_name: str, namespace: str) -> bool:
+    """True when ``namespace`` is one of ``user_name``'s: ``user-<name>`` or ``user-<name>.key-<label>``."""
+    own = namespace_of(user_name)
+    if namespace == own:
+        return True
+    label = namespace.removeprefix(own + KEY_NAMESPACE_MARK)
+    return label != namespace and bool(LABEL_PATTERN.match(label))
+
+
+def namespaces_of_user(user_name: str, existing: Iterable[str]) -> list[str]:
+    """The user's namespaces among ``existing`` (e.g. :func:`my_llm.list_namespaces`), their main one first
+    (always included, even before anything was logged in it)."""
+    own = namespace_of(user_name)
+    return [own, *sorted(ns for ns in set(existing) if ns != own and owns_namespace(user_name, ns))]
+
+
 def check_name(name: str) -> str:
     """``name`` if it is a valid user name (lowercase letters, digits, ``_.-``, 1-63, not starting with
     punctuation); raises UserError otherwise."""
-    if not NAME_PATTERN.match(name) or ".." in name:
-        raise UserError(f"Invalid user name {name!r}: use 1-63 lowercase letters, digits, '_', '.', '-'.")
+    if not NAME_PATTERN.match(name) or ".." in name or KEY_NAMESPACE_MARK in name:
+        raise UserError(f"Invalid user name {name!r}: use 1-63 lowercase letters, digits, '_', '.', '-' (no '..' or '.key-').")
     return name
 
 
