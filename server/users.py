@@ -63,7 +63,9 @@ def check_name(name: str) -> str:
     """``name`` if it is a valid user name (lowercase letters, digits, ``_.-``, 1-63, not starting with
     punctuation); raises UserError otherwise."""
     if not NAME_PATTERN.match(name) or ".." in name or KEY_NAMESPACE_MARK in name:
-        raise UserError(f"Invalid user name {name!r}: use 1-63 lowercase letters, digits, '_', '.', '-' (no '..' or '.key-').")
+        raise UserError(
+            f"Invalid user name {name!r}: use 1-63 lowercase letters, digits, '_', '.', '-' (no '..' or '.key-')."
+        )
     return name
 
 
