@@ -1,11 +1,13 @@
 """Check one output against one assertion; every check gives an :class:`AssertionResult` (pass, score, reason).
 
-Semantics follow promptfoo's docs (https://www.promptfoo.dev/docs/configuration/expected-outputs/):
-``equals`` (exact, or equal JSON when the value is not a string), ``contains``/``icontains`` (substring),
-``regex``, ``is-json``, ``contains-json`` (some JSON object or array inside the text), ``python`` (see
-:mod:`evaluation.sandbox`), ``similar`` (cosine of embeddings >= threshold, default 0.75), ``llm-rubric``
-(a judge model answers ``{"pass", "score", "reason"}``), ``cost`` (USD <= threshold) and ``latency``
-(milliseconds <= threshold). ``not-`` inverts the checks promptfoo lets you invert.
+Semantics follow promptfoo's docs (https://www.promptfoo.dev/docs/configuration/expected-outputs/): ``equals``
+(exact, or equal JSON when the value is not a string), ``contains``/``icontains`` (substring),
+``contains-any``/``contains-all`` and their ``icontains-`` forms (a list, or comma-separated text),
+``starts-with``, ``regex``, ``is-json``, ``contains-json`` (some JSON object or array inside the text; with a
+JSON schema as value, one that validates), ``python`` and ``javascript`` (see :mod:`evaluation.sandbox`),
+``similar`` (cosine of embeddings >= threshold, default 0.75), ``llm-rubric`` (a judge model answers ``{"pass",
+"score", "reason"}``), ``cost`` (USD <= threshold) and ``latency`` (milliseconds <= threshold). ``not-`` inverts
+the checks promptfoo lets you invert.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import jsonschema
+
 from evaluation.config import Assertion
-from evaluation.sandbox import run_python_assertion
+from evaluation.sandbox import run_javascript_assertion, run_python_assertion
 from my_llm import ModelCallError
 
 SIMILAR_DEFAULT = 0.75
@@ -128,11 +132,46 @@ def _regex(assertion, seen, graders, judge):
     return _verdict(found, f"does not match /{_short(pattern)}/")
 
 
+def _terms(assertion: Assertion) -> list[str]:
+    value = assertion.value
+    if value is None:
+        raise _Failed(f"{assertion.type} needs a value")
+    terms = [str(v) for v in value] if isinstance(value, list) else [t.strip() for t in str(value).split(",")]
+    return [term for term in terms if term]
+
+
+def _contains_any(assertion, seen, graders, judge, fold=False):
+    text = seen.output.lower() if fold else seen.output
+    terms = _terms(assertion)
+    found = any((t.lower() if fold else t) in text for t in terms)
+    return _verdict(found, f"contains none of {_short(terms)}")
+
+
+def _contains_all(assertion, seen, graders, judge, fold=False):
+    text = seen.output.lower() if fold else seen.output
+    missing = [t for t in _terms(assertion) if (t.lower() if fold else t) not in text]
+    return _verdict(not missing, f"does not contain {_short(missing)}")
+
+
+def _starts_with(assertion, seen, graders, judge):
+    expected = _text_value(assertion, seen)
+    return _verdict(seen.output.startswith(expected), f"does not start with {_short(expected)!r}")
+
+
+def _schema_error(value: Any, schema: dict[str, Any]) -> str:
+    """The first way ``value`` breaks ``schema`` (its JSON path and message), or "" when it validates."""
+    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(value))
+    return "" if error is None else f"at {error.json_path}: {error.message}"
+
+
 def _is_json(assertion, seen, graders, judge):
     try:
-        json.loads(seen.output)
+        value = json.loads(seen.output)
     except ValueError:
         return _verdict(False, "output is not valid JSON")
+    if isinstance(assertion.value, dict):
+        problem = _schema_error(value, assertion.value)
+        return _verdict(not problem, f"the JSON does not match the schema {problem}")
     return _verdict(True, "")
 
 
@@ -153,24 +192,35 @@ def _json_objects(text: str) -> list[Any]:
 
 
 def _contains_json(assertion, seen, graders, judge):
-    return _verdict(bool(_json_objects(seen.output)), "output contains no JSON object or array")
+    found = _json_objects(seen.output)
+    if not found:
+        return _verdict(False, "output contains no JSON object or array")
+    if isinstance(assertion.value, dict):
+        problems = [_schema_error(value, assertion.value) for value in found]
+        return _verdict("" in problems, f"no JSON in the output matches the schema ({problems[0]})")
+    return _verdict(True, "")
 
 
-def _python(assertion, seen, graders, judge):
-    code = _text_value(assertion, seen)
-    value, error = run_python_assertion(code, seen.output, {"vars": seen.vars, "prompt": seen.prompt})
-    if error:
-        raise _Failed(error)
-    if isinstance(value, dict):
-        score = float(value.get("score", 1.0 if value.get("pass") else 0.0))
-        passed = bool(value["pass"]) if "pass" in value else _score_passes(score, assertion.threshold)
-        return passed, score, str(value.get("reason") or f"python returned {_short(value)}")
-    if isinstance(value, bool):
-        return _verdict(value, f"python returned False: {_short(code)}")
-    if isinstance(value, (int, float)):
-        passed = _score_passes(float(value), assertion.threshold)
-        return passed, float(value), f"python score {value} below threshold"
-    raise _Failed(f"python returned {_short(value)}, not a bool, number or dict")
+def _scripted(language: str, runner: Callable[..., tuple[Any, str]]):
+    """A ``python`` or ``javascript`` check: run the value in the sandbox and read what it returned."""
+
+    def check_script(assertion, seen, graders, judge):
+        code = _text_value(assertion, seen)
+        value, error = runner(code, seen.output, {"vars": seen.vars, "prompt": seen.prompt})
+        if error:
+            raise _Failed(error)
+        if isinstance(value, dict):
+            score = float(value.get("score", 1.0 if value.get("pass") else 0.0))
+            passed = bool(value["pass"]) if "pass" in value else _score_passes(score, assertion.threshold)
+            return passed, score, str(value.get("reason") or f"{language} returned {_short(value)}")
+        if isinstance(value, bool):
+            return _verdict(value, f"{language} returned false: {_short(code)}")
+        if isinstance(value, (int, float)):
+            passed = _score_passes(float(value), assertion.threshold)
+            return passed, float(value), f"{language} score {value} below threshold"
+        raise _Failed(f"{language} returned {_short(value)}, not a bool, number or object")
+
+    return check_script
 
 
 def _score_passes(score: float, threshold: float | None) -> bool:
@@ -240,7 +290,13 @@ _CHECKS: dict[str, Callable[..., tuple[bool, float, str]]] = {
     "regex": _regex,
     "is-json": _is_json,
     "contains-json": _contains_json,
-    "python": _python,
+    "python": _scripted("python", run_python_assertion),
+    "javascript": _scripted("javascript", run_javascript_assertion),
+    "contains-any": _contains_any,
+    "contains-all": _contains_all,
+    "icontains-any": lambda *args: _contains_any(*args, fold=True),
+    "icontains-all": lambda *args: _contains_all(*args, fold=True),
+    "starts-with": _starts_with,
     "similar": _similar,
     "llm-rubric": _llm_rubric,
     "cost": _cost,

@@ -6,25 +6,31 @@ Supported, as promptfoo documents it (https://www.promptfoo.dev/docs/configurati
   ``{raw|id, label}``; placeholders ``{{var}}`` rendered by Jinja2 (Nunjucks' syntax for what we support;
   the ``dump`` filter is JSON like Nunjucks'); ``providers``: model specs (``openai:gpt-4o-mini``, ``local``,
   any ``init_chat_model`` spec) or ``{id, label, config: {apiBaseUrl}}``; ``tests``: ``description``,
-  ``vars`` (a list value expands into one test per value, as in promptfoo), ``assert``, ``options``
-  (``provider``: the judge); ``defaultTest``: the same keys, merged into every test.
+  ``vars`` (a list value expands into one test per value, as in promptfoo; ``file://`` values are read),
+  ``assert``, ``options`` (``provider``: the judge); ``defaultTest``: the same keys, merged into every test;
+  tests from files (``file://tests.csv``, ``.yaml``, ``.json``, globs): see :mod:`evaluation.testfiles`.
+- ``is-json``/``contains-json`` with a JSON schema as ``value`` (a mapping, JSON/YAML text or
+  ``file://schema.json``), checked with ``jsonschema``.
 
-Anything else (a key, an assertion type, ``file://`` tests) raises :class:`EvalConfigError` naming it:
-a config that runs here runs the same as in promptfoo, never silently less.
+Anything else (a key, an assertion type) raises :class:`EvalConfigError` naming it: a config that runs
+here runs the same as in promptfoo, never silently less.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jsonschema
 import yaml
 
 from evaluation.errors import EvalConfigError
+from evaluation.testfiles import FILE_PREFIX, read_tests, resolve_var
 
 TOP_KEYS = {"description", "prompts", "providers", "tests", "defaultTest"}
 TEST_KEYS = {"description", "vars", "assert", "options"}
@@ -45,8 +51,14 @@ BASE_TYPES = {
     "llm-rubric",
     "cost",
     "latency",
+    "contains-any",
+    "contains-all",
+    "icontains-any",
+    "icontains-all",
+    "starts-with",
+    "javascript",
 }
-NEGATABLE = {"equals", "contains", "icontains", "regex", "is-json", "contains-json", "python", "similar"}
+NEGATABLE = BASE_TYPES - {"llm-rubric", "cost", "latency"}
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,8 @@ class EvalConfig:
 
 _ENV = jinja2.Environment(autoescape=False, keep_trailing_newline=True)
 _ENV.filters["dump"] = lambda value, indent=None: json.dumps(value, indent=indent, ensure_ascii=False)
+_ENV.filters["load"] = lambda text: json.loads(text) if isinstance(text, str) else text  # promptfoo's JSON.parse
+_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
 
 def load_config(path: Path) -> EvalConfig:
@@ -139,28 +153,26 @@ def parse_config(data: Any, base: Path, *, name: str = "eval", path: Path | None
     if not isinstance(data, dict):
         raise EvalConfigError("The eval config must be a mapping with prompts, providers and tests.")
     _check_keys(data, TOP_KEYS, "the config")
-    prompts = tuple(_prompt(item, base) for item in _as_list(data.get("prompts"), "prompts"))
+    prompts = tuple(prompt for item in _as_list(data.get("prompts"), "prompts") for prompt in _prompts(item, base))
     providers = tuple(_provider(item) for item in _as_list(data.get("providers"), "providers"))
     if not prompts or not providers:
         raise EvalConfigError("The eval config needs at least one prompt and one provider.")
     default = data.get("defaultTest") or {}
     _check_test(default, "defaultTest")
-    raw_tests = data.get("tests") or [{}]
-    if isinstance(raw_tests, str):
-        raise EvalConfigError(f"tests: {raw_tests!r} (tests from a file) is not supported; list the tests inline.")
     tests = []
-    for position, raw in enumerate(_as_list(raw_tests, "tests")):
-        _check_test(raw, f"tests[{position}]")
-        for variables in _expand_vars({**(default.get("vars") or {}), **(raw.get("vars") or {})}):
+    for position, raw in enumerate(read_tests(data.get("tests"), base)):
+        where = f"tests[{position}]"
+        _check_test(raw, where)
+        merged = {**(default.get("vars") or {}), **(raw.get("vars") or {})}
+        for variables in _expand_vars({name: resolve_var(value, base, where) for name, value in merged.items()}):
             asserts = [*(default.get("assert") or []), *(raw.get("assert") or [])]
-            where = f"tests[{position}]"
             judge = ((raw.get("options") or {}).get("provider")) or ((default.get("options") or {}).get("provider"))
             tests.append(
                 TestCase(
                     index=len(tests),
                     description=str(raw.get("description") or default.get("description") or ""),
                     vars=variables,
-                    asserts=tuple(_assertion(item, where) for item in asserts),
+                    asserts=tuple(_assertion(item, where, base) for item in asserts),
                     judge=_provider_spec(judge) if judge else None,
                 )
             )
@@ -199,7 +211,9 @@ def _expand_vars(variables: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, combination, strict=True)) for combination in itertools.product(*choices)]
 
 
-def _prompt(item: Any, base: Path) -> Prompt:
+def _prompts(item: Any, base: Path) -> list[Prompt]:
+    """The prompts of one ``prompts`` entry: one, or several from a text file whose prompts are separated
+    by lines of ``---`` (as promptfoo splits them)."""
     label = None
     if isinstance(item, dict):
         _check_keys(item, PROMPT_KEYS, "a prompt")
@@ -214,8 +228,11 @@ def _prompt(item: Any, base: Path) -> Prompt:
             text = file.read_text(encoding="utf-8")
         except OSError as error:
             raise EvalConfigError(f"Cannot read the prompt file {file}: {error}") from error
-        return Prompt(label or item, text)
-    return Prompt(label or item, item)
+        parts = [part.strip("\n") for part in _SEPARATOR.split(text) if part.strip()]
+        if len(parts) <= 1:
+            return [Prompt(label or item, text)]
+        return [Prompt(f"{label or item} #{number}", part) for number, part in enumerate(parts, start=1)]
+    return [Prompt(label or item, item)]
 
 
 def _provider_spec(item: Any) -> str:
@@ -237,7 +254,7 @@ def _provider(item: Any) -> Provider:
     return Provider(spec, str(item.get("label") or spec), config.get("apiBaseUrl"))
 
 
-def _assertion(item: Any, where: str) -> Assertion:
+def _assertion(item: Any, where: str, folder: Path) -> Assertion:
     if not isinstance(item, dict) or "type" not in item:
         raise EvalConfigError(f"An assertion in {where} must be a mapping with a type, not {item!r}.")
     _check_keys(item, ASSERT_KEYS, f"an assertion in {where}")
@@ -248,14 +265,38 @@ def _assertion(item: Any, where: str) -> Assertion:
             f"Unsupported assertion type {kind!r} in {where} (supported: {', '.join(sorted(BASE_TYPES))}, "
             f"and not- before {', '.join(sorted(NEGATABLE))})."
         )
-    if base in ("is-json", "contains-json") and item.get("value") is not None:
-        raise EvalConfigError(f"{kind} with a JSON schema value (in {where}) is not supported; drop the value.")
+    value = item.get("value")
+    if kind.removeprefix("not-") in ("is-json", "contains-json") and value not in (None, ""):
+        value = _json_schema(value, f"{kind} in {where}", folder)
     threshold = item.get("threshold")
     return Assertion(
         type=kind,
-        value=item.get("value"),
+        value=value,
         threshold=None if threshold is None else float(threshold),
         provider=_provider_spec(item["provider"]) if item.get("provider") else None,
         metric=item.get("metric"),
         weight=float(item.get("weight", 1.0)),
     )
+
+
+def _json_schema(value: Any, where: str, folder: Path) -> dict[str, Any]:
+    """The JSON schema an ``is-json``/``contains-json`` value gives: a mapping, JSON or YAML text, or
+    ``file://schema.json`` (relative to the config).
+
+    Raises:
+        EvalConfigError: unreadable, not a mapping, or not a valid schema (``jsonschema``'s check), named.
+    """
+    if isinstance(value, str) and value.startswith(FILE_PREFIX):
+        value = resolve_var(value, folder, where)
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise EvalConfigError(f"The JSON schema of {where} does not parse: {error}") from error
+    if not isinstance(value, dict):
+        raise EvalConfigError(f"The value of {where} must be a JSON schema (a mapping), not {value!r}.")
+    try:
+        jsonschema.validators.validator_for(value).check_schema(value)
+    except jsonschema.SchemaError as error:
+        raise EvalConfigError(f"The JSON schema of {where} is invalid: {error.message}") from error
+    return value

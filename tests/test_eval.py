@@ -65,7 +65,7 @@ GETTING_STARTED_RULES = [
 ]
 
 # promptfoo/promptfoo examples/simple-test/promptfooconfig.yaml, cut to its first test and the javascript
-# assertion of its fourth (our subset has no javascript, outputPath or assertionTemplates).
+# assertion of its fourth (our subset has no outputPath or assertionTemplates).
 PROMPTFOO_SIMPLE_TEST_JS = """\
 prompts:
   - 'Respond like a pirate: {{body}}'
@@ -152,9 +152,18 @@ def test_a_failing_assertion_exits_non_zero_and_is_highlighted(tmp_path, upstrea
     assert page.count('class="bad">contains 0: does not contain') == 4
 
 
+def test_promptfoo_simple_test_javascript_runs_in_the_sandbox(tmp_path, upstream):
+    report = tmp_path / "r.json"
+    result = _run_cli(_write(tmp_path, PROMPTFOO_SIMPLE_TEST_JS), "--no-cache", "--output", report)
+    assert result.exit_code == 1, result.output  # the scripted upstream does not talk like a pirate
+    [checked] = json.loads(report.read_text())["results"][0]["assertions"]
+    assert checked["type"] == "javascript" and not checked["pass"] and "returned false" in checked["reason"]
+
+
 def test_unsupported_assertion_type_fails_naming_it(tmp_path):
-    result = CliRunner().invoke(eval_command, [str(_write(tmp_path, PROMPTFOO_SIMPLE_TEST_JS))])
-    assert result.exit_code == 1 and "Unsupported assertion type 'javascript'" in result.output
+    text = PROMPTFOO_SIMPLE_TEST_JS.replace("type: javascript", "type: levenshtein")
+    result = CliRunner().invoke(eval_command, [str(_write(tmp_path, text))])
+    assert result.exit_code != 0 and "Unsupported assertion type 'levenshtein'" in result.output
 
 
 def test_unknown_keys_fail_naming_them(tmp_path):
@@ -349,9 +358,3 @@ def test_a_failing_judge_fails_the_assertion_not_the_run(tmp_path, monkeypatch):
     models = Models(Settings.from_env(), ResponseCache(tmp_path, enabled=False), judge="openai:judge")
     result = check(Assertion("llm-rubric", "is polite"), _seen("hi"), models)
     assert not result.passed and "judge" in result.reason
-
-
-def test_json_schema_values_are_refused(tmp_path):
-    text = "prompts: [hi]\nproviders: [local]\ntests: [{assert: [{type: is-json, value: {type: object}}]}]\n"
-    with pytest.raises(EvalConfigError, match="is-json with a JSON schema"):
-        load_config(_write(tmp_path, text))
