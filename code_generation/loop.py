@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, message_chunk_to_message
 
 from code_generation import prompts
 from code_generation.errors import ChangedTestFileError, CodeGenerationError, ModelRequestError
@@ -27,9 +27,10 @@ from code_generation.runners import check_module_name
 from code_generation.sandbox import SandboxLimits, SandboxRun, run_tests
 from code_generation.usage import UsageReport
 from my_llm import ModelCallError, PubSubChatMessageHistory
-from my_llm.models import invoke_model, stamp_reply, text_of
+from my_llm.models import invoke_model, stamp_reply, stream_model, text_of
 
 OnRequest = Callable[[str, UsageReport], None]
+OnToken = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -87,22 +88,41 @@ class Generation:
         return len(self.attempts)
 
 
+def stream_reply(chat: BaseChatModel, prompt: list[BaseMessage], on_token: OnToken) -> BaseMessage:
+    """Stream ``chat``'s reply to ``prompt``, calling ``on_token(text)`` with each non-empty text delta; return
+    the whole reply as one message (chunks merged: text, usage and response metadata).
+
+    Raises:
+        ModelCallError: the model could not answer, or sent nothing.
+    """
+    merged = None
+    for chunk in stream_model(chat, prompt):
+        merged = chunk if merged is None else merged + chunk
+        delta = text_of(chunk)
+        if delta:
+            on_token(delta)
+    if merged is None:
+        raise ModelCallError("The chat model's stream ended without a reply; try again.")
+    return message_chunk_to_message(merged)
+
+
 def ask(
     chat: BaseChatModel,
     history: PubSubChatMessageHistory,
     sent: list[BaseMessage],
     unlogged: list[BaseMessage],
     metadata: dict[str, Any],
+    on_token: OnToken | None = None,
 ) -> tuple[str, UsageReport]:
     """Send ``sent``; log the ``unlogged`` part of it and the reply (with ``metadata``); return the reply's
-    text and usage.
+    text and usage. With ``on_token``, the reply is streamed and each text delta passed to it.
 
     Raises:
         ModelRequestError: the model call failed (its error is chained).
         StoreError: the log could not be written.
     """
     try:
-        reply = invoke_model(chat, sent)
+        reply = stream_reply(chat, sent, on_token) if on_token else invoke_model(chat, sent)
     except ModelCallError as error:
         raise ModelRequestError(str(error)) from error
     reply = stamp_reply(reply, sent, chat)
@@ -203,13 +223,15 @@ def generate_script(
     prepare: Callable[[str], str] | None = None,
     on_request: OnRequest | None = None,
     on_attempt: Callable[[Attempt], None] | None = None,
+    on_token: OnToken | None = None,
 ) -> Generation:
     """Generate ``output_file`` until ``test_file`` passes or the retries run out.
 
     Each attempt's code is saved as ``generation_N.txt`` beside ``output_file``, written to
     ``output_file`` and tested in the sandbox; at the end ``output_file`` holds the best attempt.
     ``prepare`` may rewrite extracted code before it is tested (a benchmark adds its imports);
-    ``on_request(label, usage)`` and ``on_attempt(attempt)`` report progress.
+    ``on_request(label, usage)`` and ``on_attempt(attempt)`` report progress; with ``on_token(text)``, each
+    reply is streamed and its text deltas passed on as they come (an exception it raises stops the loop).
 
     Raises:
         CodeGenerationError: the test file is missing or is ``output_file`` itself.
@@ -234,7 +256,7 @@ def generate_script(
     attempts: list[Attempt] = []
     for number in range(1, options.max_retries + 2):
         metadata = {"task": "create_script", "step": "code", "attempt": number, "output_file": output_file.name}
-        text, usage = ask(chat, history, sent, unlogged, metadata)
+        text, usage = ask(chat, history, sent, unlogged, metadata, on_token)
         if on_request:
             on_request(f"attempt {number}", usage)
         attempts.append(_attempt(number, text, paths, names, options, prepare, usage))
