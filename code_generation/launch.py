@@ -1,10 +1,10 @@
 """Start the two halves of a test run, wait for the tests side under the wall-clock limit, stop everything.
 
-Each half runs with ``resource`` limits set between fork and exec (inherited by bwrap and everything in the
-sandbox): CPU seconds (``RLIMIT_CPU``), address space (``RLIMIT_AS``), file size (``RLIMIT_FSIZE``, which
-also bounds the captured output) and no core dumps; no stdin; its own session. When the tests side ends (or
-the time is up), both halves are killed; under bwrap, the sandbox's ``--sync-fd`` is then read to its end,
-which comes only when every process of that sandbox, ``setsid`` daemons included, has ended.
+Each half runs with ``resource`` limits set by ``prlimit`` (util-linux) just before it execs the half's command
+(inherited by bwrap and everything in the sandbox): CPU seconds (``RLIMIT_CPU``), address space (``RLIMIT_AS``),
+file size (``RLIMIT_FSIZE``, which also bounds the captured output) and no core dumps; no stdin; its own session.
+When the tests side ends (or the time is up), both halves are killed; under bwrap, the sandbox's ``--sync-fd`` is
+then read to its end, which comes only when every process of that sandbox, ``setsid`` daemons included, has ended.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import resource
 import select
+import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -24,7 +25,7 @@ SYNC_WAIT_S = 10.0
 
 
 class Limits(Protocol):
-    """What :func:`limiter` reads (``SandboxLimits`` has it)."""
+    """What :func:`limited` reads (``SandboxLimits`` has it)."""
 
     timeout_s: float
     cpu_s: int
@@ -55,27 +56,50 @@ class Ended:
     seconds: float
 
 
-def limiter(limits: Limits) -> Callable[[], None]:
-    """The ``preexec_fn`` that sets the run's rlimits (never above the current hard limits)."""
+PRLIMIT = shutil.which("prlimit") or shutil.which("prlimit", path=os.defpath)  # found once, at import
+PRLIMIT_FLAGS = {
+    resource.RLIMIT_CPU: "--cpu",
+    resource.RLIMIT_AS: "--as",
+    resource.RLIMIT_FSIZE: "--fsize",
+    resource.RLIMIT_CORE: "--core",
+}
 
-    def clamp(kind: int, soft: int, hard: int) -> tuple[int, int]:
+
+def with_rlimits(command: list[str], wanted: Mapping[int, tuple[int, int]]) -> list[str]:
+    """``command`` run under ``prlimit`` with the ``(soft, hard)`` limits ``wanted`` (keys from
+    :data:`PRLIMIT_FLAGS`), never above the current hard limits.
+
+    Why not a ``preexec_fn``: CPython documents it as unsafe when the program has threads (the child may
+    deadlock before exec), and the server runs sandboxes from worker threads. ``prlimit`` sets the limits on
+    itself and execs ``command``, so the pid, process group and exit status stay the command's.
+
+    Raises:
+        FileNotFoundError: ``prlimit`` (Debian's util-linux, always installed) is missing.
+    """
+    prlimit = PRLIMIT
+    if prlimit is None:
+        raise FileNotFoundError("prlimit (util-linux) is not installed: it sets the sandbox's resource limits.")
+    args = [prlimit]
+    for kind, (soft, hard) in wanted.items():
         _, current_hard = resource.getrlimit(kind)
-        if current_hard == resource.RLIM_INFINITY:
-            return soft, hard
-        return min(soft, current_hard), min(hard, current_hard)
+        if current_hard != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current_hard), min(hard, current_hard)
+        args.append(f"{PRLIMIT_FLAGS[kind]}={soft}:{hard}")
+    return [*args, "--", *command]
 
-    wanted = {
-        resource.RLIMIT_CPU: clamp(resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1),  # SIGXCPU, then SIGKILL
-        resource.RLIMIT_AS: clamp(resource.RLIMIT_AS, limits.memory_mb << 20, limits.memory_mb << 20),
-        resource.RLIMIT_FSIZE: clamp(resource.RLIMIT_FSIZE, limits.file_mb << 20, limits.file_mb << 20),
-        resource.RLIMIT_CORE: (0, 0),
-    }
 
-    def apply() -> None:  # runs in the child between fork and exec: no allocation-heavy work here
-        for kind, value in wanted.items():
-            resource.setrlimit(kind, value)
-
-    return apply
+def limited(command: list[str], limits: Limits) -> list[str]:
+    """``command`` under the run's rlimits: CPU seconds (SIGXCPU, then SIGKILL a second later), address space,
+    file size, no core dumps."""
+    return with_rlimits(
+        command,
+        {
+            resource.RLIMIT_CPU: (limits.cpu_s, limits.cpu_s + 1),
+            resource.RLIMIT_AS: (limits.memory_mb << 20, limits.memory_mb << 20),
+            resource.RLIMIT_FSIZE: (limits.file_mb << 20, limits.file_mb << 20),
+            resource.RLIMIT_CORE: (0, 0),
+        },
+    )
 
 
 def exit_code(returncode: int, bwrap: bool) -> int:
@@ -88,8 +112,8 @@ def exit_code(returncode: int, bwrap: bool) -> int:
 def _start(half: Half, env: Mapping[str, str], limits: Limits) -> subprocess.Popen:
     with open(half.log, "wb") as out:
         return subprocess.Popen(
-            half.command, cwd=half.cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, preexec_fn=limiter(limits), start_new_session=True, pass_fds=half.fds,
+            limited(half.command, limits), cwd=half.cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True, pass_fds=half.fds,
         )  # fmt: skip
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from code_generation.errors import CodeGenerationError
 from code_generation.isolation import NAMESPACES, PROC_READ_ONLY, _hardening, _system_binds, require_bwrap
+from code_generation.launch import with_rlimits
 
 JAR_PATHS = ("/usr/share/plantuml/plantuml.jar", "/usr/share/java/plantuml.jar")
 INSTALL_HINT = "Install it with `apt-get install plantuml graphviz` (Debian, Ubuntu), which brings Java too."
@@ -213,15 +214,16 @@ def _java_etc() -> tuple[str, ...]:
     return tuple(p for p in sorted(glob.glob("/etc/java-*")) + ["/etc/ssl/certs/java"] if os.path.isdir(p))
 
 
-def _limits(options: RenderOptions):
+def _limits(command: list[str], options: RenderOptions) -> list[str]:
     cpu = max(2, int(options.timeout_s * 2))  # the JVM's threads add up; the wall clock is the real limit
-
-    def apply() -> None:  # between fork and exec
-        resource.setrlimit(resource.RLIMIT_FSIZE, (options.max_output_bytes, options.max_output_bytes))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
+    return with_rlimits(
+        command,
+        {
+            resource.RLIMIT_FSIZE: (options.max_output_bytes, options.max_output_bytes),
+            resource.RLIMIT_CPU: (cpu, cpu + 1),
+            resource.RLIMIT_CORE: (0, 0),
+        },
+    )
 
 
 def _run(command: list[str], block: str, options: RenderOptions) -> tuple[int, str, str]:
@@ -230,8 +232,8 @@ def _run(command: list[str], block: str, options: RenderOptions) -> tuple[int, s
         paths = [Path(scratch) / name for name in ("in.puml", "out.svg", "err.txt")]
         paths[0].write_text(block, encoding="utf-8")
         with open(paths[0], "rb") as stdin, open(paths[1], "wb") as out, open(paths[2], "wb") as err:
-            process = subprocess.Popen(command, stdin=stdin, stdout=out, stderr=err, cwd=scratch,
-                                       preexec_fn=_limits(options), start_new_session=True)  # fmt: skip
+            process = subprocess.Popen(_limits(command, options), stdin=stdin, stdout=out, stderr=err, cwd=scratch,
+                                       start_new_session=True)  # fmt: skip
             try:
                 code = process.wait(timeout=options.timeout_s)
             except subprocess.TimeoutExpired:
