@@ -13,9 +13,9 @@ from server.db import make_engine, session_factory
 from server.deps import ServerState
 from server.errors import ErrorResponse, install_error_handlers
 from server.limits_mw import BodySizeLimit
-from server.routes import code, conversations, me, proxy, register, usage
+from server.routes import code, conversations, me, memory, proxy, register, repos, usage
 
-ERRORS = {status: {"model": ErrorResponse} for status in (401, 403, 404, 413, 422, 429)}
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 422, 429)}
 
 
 def create_app(config: ServerSettings | None = None) -> FastAPI:
@@ -45,7 +45,7 @@ def create_app(config: ServerSettings | None = None) -> FastAPI:
     app.state.server = state
     install_error_handlers(app)
     api = APIRouter(prefix="/v1", responses=ERRORS)
-    for module in (me, register, proxy, conversations, usage, code):
+    for module in (me, register, proxy, conversations, usage, code, memory, repos):
         api.include_router(module.router)
     app.include_router(api)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from my_llm import ConfigError, Settings
 
@@ -28,7 +29,12 @@ class ServerSettings:
         upstream_connect_timeout_s: seconds to connect to the upstream (5).
         auth_cache_s: seconds a key lookup is remembered (``MY_LLM_AUTH_CACHE_S``, default 1; 0: never), so a
             revoked key or disabled user stops working within that time.
-        prompt_guard: ``/v1/code``'s guard (``MY_LLM_PROMPT_GUARD``): ``rules`` (default) or ``off``.
+        prompt_guard: ``/v1/code``'s guard (``MY_LLM_PROMPT_GUARD``): ``rules`` (default), ``model`` (rules,
+            then the chat model as a classifier) or ``off``; see :mod:`server.guard`.
+        repo_roots: folders under which users may register repositories (``MY_LLM_REPO_ROOTS``, absolute
+            paths separated by ``os.pathsep``, resolved); empty (the default): registration is refused.
+        secret_key: signs the web pages' session cookies (``MY_LLM_SECRET_KEY``, 32+ characters); None: a
+            random key kept in ``web_secret_key`` (mode 0600) in the data folder (see :mod:`server.web.sessions`).
     """
 
     settings: Settings
@@ -40,6 +46,8 @@ class ServerSettings:
     upstream_connect_timeout_s: float = 5.0
     auth_cache_s: float = 1.0
     prompt_guard: str = "rules"
+    repo_roots: tuple[Path, ...] = ()
+    secret_key: str | None = field(default=None, repr=False)
 
     @property
     def upstream_base_url(self) -> str:
@@ -72,10 +80,18 @@ class ServerSettings:
         if registration not in {"on", "off", "1", "0", "true", "false"}:
             raise ConfigError(f"MY_LLM_OPEN_REGISTRATION={registration!r} is not one of on, off.")
         guard = (get("MY_LLM_PROMPT_GUARD") or "rules").lower()
-        if guard not in ("off", "rules"):
-            raise ConfigError(f"MY_LLM_PROMPT_GUARD={guard!r} is not one of off, rules (model is not built yet).")
+        if guard not in ("off", "rules", "model"):
+            raise ConfigError(f"MY_LLM_PROMPT_GUARD={guard!r} is not one of off, rules, model.")
+        secret_key = get("MY_LLM_SECRET_KEY")
+        if secret_key is not None and len(secret_key) < 32:
+            raise ConfigError("MY_LLM_SECRET_KEY is shorter than 32 characters: use a long random string.")
+        roots = [Path(part.strip()) for part in (get("MY_LLM_REPO_ROOTS") or "").split(os.pathsep) if part.strip()]
+        if any(not root.is_absolute() for root in roots):
+            raise ConfigError(f"MY_LLM_REPO_ROOTS must name absolute folders separated by {os.pathsep!r}.")
         return cls(
             settings=settings,
+            repo_roots=tuple(root.resolve() for root in roots),
+            secret_key=secret_key,
             prompt_guard=guard,
             database_url=get("MY_LLM_DATABASE_URL") or f"sqlite:///{default_db}",
             open_registration=registration in {"on", "1", "true"},

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, String, create_engine, event
+from sqlalchemy import Boolean, DateTime, ForeignKey, String, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 
@@ -33,7 +34,11 @@ class User(Base):
 
 
 class ApiKey(Base):
-    """An API key of a user, stored as its SHA-256 digest; ``prefix`` (its first 12 characters) names it."""
+    """An API key of a user, stored as its SHA-256 digest; ``prefix`` (its first 12 characters) names it.
+
+    ``namespace_label`` (None, or 1-40 of ``a-z0-9_-``) makes the key log to ``user-<name>.key-<label>``
+    instead of the user's main namespace ``user-<name>`` (see :func:`server.users.key_namespace`).
+    """
 
     __tablename__ = "api_keys"
 
@@ -43,12 +48,40 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    namespace_label: Mapped[str | None] = mapped_column(String(40), default=None)
     user: Mapped[User] = relationship(back_populates="keys")
 
 
+# Columns added to existing tables after their first release: (table, column, SQL type). Each is nullable, so
+# an ``ALTER TABLE ... ADD COLUMN`` is all a database made before it needs (SQLite and Postgres alike). With one
+# such column, this guarded step at engine creation is simpler than bringing in Alembic; a change that is not a
+# nullable column added (a rename, a type change, a backfill) is the point to switch to Alembic migrations.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("api_keys", "namespace_label", "VARCHAR(40)"),)
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the :data:`ADDED_COLUMNS` a database made before them lacks; returns ``table.column`` for each added.
+
+    Safe when two processes start at once: a column the other one added meanwhile is not an error.
+    """
+    added = []
+    for table, column, sql_type in ADDED_COLUMNS:
+        if column in {info["name"] for info in inspect(engine).get_columns(table)}:
+            continue
+        try:
+            with engine.begin() as connection:
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+            added.append(f"{table}.{column}")
+        except DBAPIError:
+            if column not in {info["name"] for info in inspect(engine).get_columns(table)}:
+                raise
+    return added
+
+
 def make_engine(database_url: str) -> Engine:
-    """An engine for ``database_url`` with the tables created; a SQLite file's folder is created too
-    (WAL mode, so the CLI and the server can use it at once)."""
+    """An engine for ``database_url`` with the tables created (and the columns added since, see
+    :func:`add_missing_columns`); a SQLite file's folder is created too (WAL mode, so the CLI and the server
+    can use it at once)."""
     url = make_url(database_url)
     sqlite = url.get_backend_name() == "sqlite"
     if sqlite and url.database and url.database != ":memory:":
@@ -64,6 +97,7 @@ def make_engine(database_url: str) -> Engine:
             cursor.close()
 
     Base.metadata.create_all(engine)
+    add_missing_columns(engine)
     return engine
 
 

@@ -15,10 +15,11 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.orm import sessionmaker
 
+from my_llm import list_namespaces
 from server.config import ServerSettings
 from server.logbook import Logbook
 from server.security import key_digest
-from server.users import namespace_of, user_for_key
+from server.users import key_namespace, live_key, namespace_of, namespaces_of_user
 
 AUTH_CACHE_SIZE = 10_000
 
@@ -49,17 +50,30 @@ class ServerState:
 
 @dataclass(frozen=True)
 class CurrentUser:
-    """The signed-in user as routes see it (a plain value, no database session attached)."""
+    """The signed-in user as routes see it (a plain value, no database session attached).
+
+    Attributes:
+        key_id: the first 16 hex digits of the key's digest (the rate limit's key).
+        namespace: where this request's records are logged: the key's namespace (``user-<name>``, or
+            ``user-<name>.key-<label>`` for a key made with ``--namespace``); ``user-<name>`` when empty.
+            Reads cover all of the user's namespaces (:func:`readable_namespaces`).
+    """
 
     id: int
     name: str
     is_admin: bool
     key_id: str
+    namespace: str = ""
 
-    @property
-    def namespace(self) -> str:
-        """The user's message-log namespace."""
-        return namespace_of(self.name)
+    def __post_init__(self) -> None:
+        if not self.namespace:
+            object.__setattr__(self, "namespace", namespace_of(self.name))
+
+
+def readable_namespaces(state: ServerState, user_name: str) -> list[str]:
+    """Every namespace of ``user_name`` that reads cover: ``user-<name>`` first (even before anything was
+    logged in it), then the ``user-<name>.key-<label>`` namespaces on disk, sorted. Lists one folder."""
+    return namespaces_of_user(user_name, list_namespaces(state.config.settings.message_history))
 
 
 async def get_state(request: Request) -> ServerState:
@@ -72,8 +86,12 @@ State = Annotated[ServerState, Depends(get_state)]
 
 def _lookup(state: ServerState, key: str, digest: str) -> CurrentUser | None:
     with state.sessions() as session:
-        user = user_for_key(session, key)
-        return None if user is None else CurrentUser(user.id, user.name, user.is_admin, digest[:16])
+        row = live_key(session, key)
+        if row is None:
+            return None
+        user = row.user
+        namespace = key_namespace(user.name, row.namespace_label)
+        return CurrentUser(user.id, user.name, user.is_admin, digest[:16], namespace)
 
 
 async def get_current_user(request: Request, state: State) -> CurrentUser:

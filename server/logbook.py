@@ -3,8 +3,12 @@ then Pub/Sub): one history per user namespace, conversations (= sessions) listed
 
 Deleting a conversation appends a tombstone (a ``system`` record of that session with
 ``metadata = {"event": "delete_conversation", "conversation": id}``), which is published like any record so
-downstream tables can drop the session; every read here leaves out a session that has one. The log itself is
-never rewritten.
+downstream tables can drop the session; every read here leaves out a session that has one. The log is
+not rewritten here: the admin's ``my-llm-server purge`` (:func:`purge_deleted`) later removes a deleted
+conversation's records from disk and keeps its tombstone (DESIGN.md, "Deleting a conversation").
+
+Reads take one namespace or several (a user's: ``user-<name>`` and ``user-<name>.key-<label>``); a
+conversation is a session id, and its turns are gathered from every namespace read.
 """
 
 from __future__ import annotations
@@ -15,9 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from my_llm import ChatHistory, Record, Settings, list_namespaces
+from my_llm.log import MessageStore, PurgeReport, purge_sessions
 
 DELETE_EVENT = "delete_conversation"
 TURN_ROLES = ("human", "ai", "system", "tool")
+Namespaces = str | Sequence[str]
+
+
+def _many(namespaces: Namespaces) -> list[str]:
+    return [namespaces] if isinstance(namespaces, str) else list(dict.fromkeys(namespaces))
 
 
 @dataclass(frozen=True)
@@ -79,17 +89,22 @@ class Logbook:
         deleted = {r.session_id for r in records if r.metadata.get("event") == DELETE_EVENT}
         return [r for r in records if r.session_id not in deleted]
 
-    def conversation(self, namespace: str, conversation_id: str) -> list[Record]:
-        """The turns of one conversation, oldest first (empty when unknown or deleted)."""
-        return [r for r in self.records(namespace) if r.session_id == conversation_id and _is_turn(r)]
+    def _turns(self, namespaces: Namespaces) -> list[Record]:
+        """The live turns of ``namespaces``, oldest first (by ``created_at``; file order within one)."""
+        turns = [r for namespace in _many(namespaces) for r in self.records(namespace) if _is_turn(r)]
+        return sorted(turns, key=lambda r: r.created_at) if not isinstance(namespaces, str) else turns
 
-    def conversations(self, namespace: str, query: str | None = None) -> list[ConversationSummary]:
-        """Summaries of ``namespace``'s conversations, newest activity first; with ``query``, only those
-        with a turn containing it (case-insensitive)."""
+    def conversation(self, namespaces: Namespaces, conversation_id: str) -> list[Record]:
+        """The turns of one conversation in ``namespaces`` (one, or several), oldest first (empty when unknown
+        or deleted)."""
+        return [r for r in self._turns(namespaces) if r.session_id == conversation_id]
+
+    def conversations(self, namespaces: Namespaces, query: str | None = None) -> list[ConversationSummary]:
+        """Summaries of the conversations in ``namespaces`` (one, or several), newest activity first; with
+        ``query``, only those with a turn containing it (case-insensitive)."""
         sessions: dict[str, list[Record]] = {}
-        for record in self.records(namespace):
-            if _is_turn(record):
-                sessions.setdefault(record.session_id, []).append(record)
+        for record in self._turns(namespaces):
+            sessions.setdefault(record.session_id, []).append(record)
         needle = (query or "").lower()
         found = [
             summarise(session_id, turns)
@@ -98,13 +113,14 @@ class Logbook:
         ]
         return sorted(found, key=lambda summary: summary.updated_at, reverse=True)
 
-    def delete(self, namespace: str, conversation_id: str) -> bool:
-        """Publish a tombstone for a conversation; False when it is unknown or already deleted."""
-        if not self.conversation(namespace, conversation_id):
-            return False
+    def delete(self, namespaces: Namespaces, conversation_id: str) -> bool:
+        """Publish a tombstone for a conversation in each of ``namespaces`` that has it; False when none
+        has it (unknown or already deleted)."""
+        holding = [ns for ns in _many(namespaces) if self.conversation(ns, conversation_id)]
         metadata = {"event": DELETE_EVENT, "conversation": conversation_id}
-        self.log(namespace, conversation_id, "system", "", metadata=metadata)
-        return True
+        for namespace in holding:
+            self.log(namespace, conversation_id, "system", "", metadata=metadata)
+        return bool(holding)
 
     def user_namespaces(self, prefix: str = "user-") -> list[str]:
         """Every namespace on disk whose name starts with ``prefix``."""
@@ -116,6 +132,30 @@ class Logbook:
             histories, self._histories = list(self._histories.values()), {}
         for history in histories:
             history.close(timeout=5.0)
+
+
+def deleted_conversations(settings: Settings, namespace: str) -> list[str]:
+    """The conversations of ``namespace`` that have a delete tombstone (live log and archives), in the
+    order they were deleted."""
+    store = MessageStore(settings.message_history, namespace, settings.fsync)
+    found = (r.session_id for r in store.read_all() if r.metadata.get("event") == DELETE_EVENT)
+    return list(dict.fromkeys(found))
+
+
+def purge_deleted(settings: Settings, namespace: str, *, dry_run: bool = False) -> PurgeReport:
+    """Remove from disk the records of ``namespace``'s deleted conversations, keeping their tombstones
+    (:func:`my_llm.log.purge_sessions`: under the log's lock, atomically, index and outbox kept right); with
+    ``dry_run``, only count what would go.
+
+    Raises:
+        StoreError: a file could not be read or replaced (nothing is lost: see purge_sessions).
+    """
+    deleted = deleted_conversations(settings, namespace)
+
+    def keep(record: Record) -> bool:
+        return record.metadata.get("event") == DELETE_EVENT
+
+    return purge_sessions(settings, namespace, deleted, keep=keep, dry_run=dry_run)
 
 
 def _is_turn(record: Record) -> bool:

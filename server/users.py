@@ -52,6 +52,13 @@ def owns_namespace(user_name: str, namespace: str) -> bool:
     return label != namespace and bool(LABEL_PATTERN.match(label))
 
 
+def user_of_namespace(namespace: str) -> str | None:
+    """The user owning a user namespace (``user-<name>`` or ``user-<name>.key-<label>``); None for another."""
+    if not namespace.startswith("user-"):
+        return None
+    return namespace.removeprefix("user-").partition(KEY_NAMESPACE_MARK)[0] or None
+
+
 def namespaces_of_user(user_name: str, existing: Iterable[str]) -> list[str]:
     """The user's namespaces among ``existing`` (e.g. :func:`my_llm.list_namespaces`), their main one first
     (always included, even before anything was logged in it)."""
@@ -88,10 +95,18 @@ def add_user(session: Session, name: str, *, admin: bool = False, password: str 
     return user
 
 
-def list_users(session: Session) -> list[tuple[User, int]]:
-    """Every user with its number of live (not revoked) keys, by name."""
+def list_users(session: Session) -> list[tuple[User, dict[str | None, int]]]:
+    """Every user, by name, with their live (not revoked) keys counted per namespace label (None: keys
+    that log to the user's main namespace), e.g. ``(alice, {None: 1, "ci": 2})``."""
     users = session.scalars(select(User).order_by(User.name)).all()
-    return [(user, sum(1 for key in user.keys if key.revoked_at is None)) for user in users]
+    listed = []
+    for user in users:
+        labels: dict[str | None, int] = {}
+        for key in user.keys:
+            if key.revoked_at is None:
+                labels[key.namespace_label] = labels.get(key.namespace_label, 0) + 1
+        listed.append((user, labels))
+    return listed
 
 
 def disable_user(session: Session, name: str) -> User:
@@ -102,11 +117,17 @@ def disable_user(session: Session, name: str) -> User:
     return user
 
 
-def create_key(session: Session, name: str) -> str:
-    """A new API key for user ``name``; the key itself is returned once and only its digest is stored."""
+def create_key(session: Session, name: str, namespace_label: str | None = None) -> str:
+    """A new API key for user ``name``; the key itself is returned once and only its digest is stored.
+
+    With ``namespace_label``, what the key's requests log goes to ``user-<name>.key-<label>`` (see
+    :func:`key_namespace`); raises UserError for an unknown user or an invalid label.
+    """
     user = get_user(session, name)
+    key_namespace(user.name, namespace_label)  # validates the label
     key = new_api_key()
-    session.add(ApiKey(user_id=user.id, digest=key_digest(key), prefix=key[:12]))
+    row = ApiKey(user_id=user.id, digest=key_digest(key), prefix=key[:12], namespace_label=namespace_label or None)
+    session.add(row)
     session.commit()
     return key
 
@@ -122,9 +143,16 @@ def revoke_keys(session: Session, name: str, prefix: str | None = None) -> int:
     return count
 
 
-def user_for_key(session: Session, key: str) -> User | None:
-    """The enabled user owning the live key ``key``; None for an unknown, revoked or disabled one."""
+def live_key(session: Session, key: str) -> ApiKey | None:
+    """The live key row of ``key`` (its ``user`` loaded) when the key is known, not revoked and its user
+    enabled; None otherwise."""
     row = session.scalar(select(ApiKey).where(ApiKey.digest == key_digest(key), ApiKey.revoked_at.is_(None)))
     if row is None or row.user.disabled:
         return None
-    return row.user
+    return row
+
+
+def user_for_key(session: Session, key: str) -> User | None:
+    """The enabled user owning the live key ``key``; None for an unknown, revoked or disabled one."""
+    row = live_key(session, key)
+    return None if row is None else row.user

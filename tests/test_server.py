@@ -31,8 +31,8 @@ def server_env(tmp_path: Path, upstream: str, **extra: str) -> dict[str, str]:
         OPENAI_BASE_URL=upstream,
         OPENAI_API_KEY=UPSTREAM_KEY,
         MY_LLM_AUTH_CACHE_S="0",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -64,7 +64,8 @@ def log_lines(tmp_path: Path, user: str) -> list[dict]:
 
 
 class _Stub(BaseHTTPRequestHandler):
-    """An OpenAI-compatible stub: ``model: "bad"`` gets a 400 in OpenAI's shape, anything else a reply."""
+    """An OpenAI-compatible stub: ``model: "bad"`` gets a 400 in OpenAI's shape, anything else a reply
+    ("stub reply"; streamed when asked)."""
 
     seen_auth: list[str] = []
 
@@ -79,6 +80,20 @@ class _Stub(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _stream(self, reply: dict, usage: dict) -> None:
+        """The reply as OpenAI's Server-Sent Events: the text, a final chunk with usage, then [DONE]."""
+        base = {"id": "x", "object": "chat.completion.chunk", "model": "gpt-4o-mini"}
+        chunks = [
+            {**base, "choices": [{"index": 0, "delta": reply, "finish_reason": None}]},
+            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage},
+        ]
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+        for chunk in chunks:
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+
     def do_GET(self) -> None:
         self._json(200, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
 
@@ -91,6 +106,8 @@ class _Stub(BaseHTTPRequestHandler):
             )
         reply = {"role": "assistant", "content": "stub reply"}
         usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+        if body.get("stream"):
+            return self._stream(reply, usage)
         self._json(200, {"id": "x", "object": "chat.completion", "model": "gpt-4o-mini", "usage": usage,
                          "choices": [{"index": 0, "message": reply, "finish_reason": "stop"}]})  # fmt: skip
 
@@ -176,7 +193,12 @@ def test_upstream_errors_pass_through_and_bad_input_is_never_a_500(running):
         response = httpx.post(f"{url}/v1/chat/completions", json=body, headers=auth(keys["alice"]))
         assert response.status_code == 400 and "messages" in response.json()["error"]["message"]
     raw = httpx.post(f"{url}/v1/chat/completions", content=b"{not json", headers=auth(keys["alice"]))
-    assert raw.status_code == 422 and raw.json()["error"]["type"] == "invalid_request_error"
+    assert raw.status_code == 400 and raw.json()["error"]["type"] == "invalid_request_error"
+    assert "Not an OpenAI chat completion request" in raw.json()["error"]["message"]
+    for body in ({"model": "m", "messages": [{"role": "nobody"}]}, {"model": "m", "messages": [{"role": "user"}],
+                                                                    "max_tokens": "9"}):  # fmt: skip
+        response = httpx.post(f"{url}/v1/chat/completions", json=body, headers=auth(keys["alice"]))
+        assert response.status_code == 400, response.text
     big = httpx.post(f"{url}/v1/chat/completions", content=b"x" * 30000, headers=auth(keys["alice"]))
     assert big.status_code == 413 and big.json()["error"]["type"] == "request_too_large"
     assert httpx.get(f"{url}/v1/usage?group_by=week", headers=auth(keys["alice"])).status_code == 422
@@ -261,3 +283,81 @@ def test_open_registration_when_turned_on(tmp_path, stub_upstream):
         assert bad.status_code == 400
     finally:
         server.stop()
+
+
+def test_a_labelled_key_logs_to_its_own_namespace_and_its_user_reads_it(running, tmp_path):
+    url, keys, env = running
+    made = cli(env, "users", "key", "alice", "--namespace", "ci")
+    assert made.returncode == 0 and "user-alice.key-ci" in made.stdout
+    ci_key = made.stdout.strip().splitlines()[-1]
+    assert cli(env, "users", "key", "alice", "--namespace", "Bad Label").returncode != 0
+    assert "alice\t-\t2 key(s) (namespaces ci: 1)" in cli(env, "users", "list").stdout
+    me = httpx.get(f"{url}/v1/me", headers=auth(ci_key)).json()
+    assert me["namespace"] == "user-alice.key-ci"
+    assert chat(url, ci_key, "from CI", session="ci-run").status_code == 200
+    assert chat(url, keys["alice"], "from my laptop", session="laptop").status_code == 200
+    assert [line["content"] for line in log_lines(tmp_path, "alice.key-ci")] == ["from CI", "stub reply"]
+    assert httpx.get(f"{url}/v1/me", headers=auth(keys["alice"])).json()["namespaces"] == [
+        "user-alice", "user-alice.key-ci"]  # fmt: skip
+    for key in (keys["alice"], ci_key):  # every key of alice reads all of alice's namespaces
+        listed = httpx.get(f"{url}/v1/conversations", headers=auth(key)).json()
+        assert [c["id"] for c in listed["data"]] == ["laptop", "ci-run"]
+    assert httpx.get(f"{url}/v1/conversations/ci-run", headers=auth(keys["alice"])).json()["turns"][0]["content"] == (
+        "from CI")  # fmt: skip
+    mine = httpx.get(f"{url}/v1/usage?group_by=namespace", headers=auth(keys["alice"])).json()
+    assert {row["key"] for row in mine["rows"]} == {"user-alice", "user-alice.key-ci"}
+    every = httpx.get(f"{url}/v1/usage?group_by=user", headers=auth(keys["root"])).json()
+    assert {row["key"]: row["requests"] for row in every["rows"]} == {"alice": 2}
+    assert httpx.get(f"{url}/v1/conversations/ci-run", headers=auth(keys["bob"])).status_code == 404
+    assert httpx.delete(f"{url}/v1/conversations/ci-run", headers=auth(keys["bob"])).status_code == 404
+    assert httpx.get(f"{url}/v1/conversations?as_user=alice", headers=auth(keys["root"])).json()["total"] == 2
+    assert httpx.delete(f"{url}/v1/conversations/ci-run", headers=auth(keys["alice"])).status_code == 204
+    assert httpx.get(f"{url}/v1/conversations/ci-run", headers=auth(ci_key)).status_code == 404
+    assert log_lines(tmp_path, "alice.key-ci")[-1]["metadata"]["event"] == "delete_conversation"
+
+
+def test_a_users_database_made_before_namespace_labels_keeps_working(tmp_path):
+    import sqlite3
+
+    env = server_env(tmp_path, "http://127.0.0.1:9/v1")
+    with sqlite3.connect(tmp_path / "users.sqlite3") as db:  # the schema before api_keys.namespace_label
+        db.executescript(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(64) UNIQUE, password_hash VARCHAR(255), "
+            "is_admin BOOLEAN, disabled BOOLEAN, created_at DATETIME);"
+            "CREATE TABLE api_keys (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), "
+            "digest VARCHAR(64) UNIQUE, prefix VARCHAR(16), created_at DATETIME, revoked_at DATETIME);"
+            "INSERT INTO users VALUES (1, 'old', NULL, 0, 0, '2026-01-01 00:00:00');"
+            "INSERT INTO api_keys VALUES (1, 1, 'x', 'mlk_x', '2026-01-01 00:00:00', NULL);"
+        )
+    db.close()
+    assert cli(env, "users", "key", "old", "--namespace", "ci").returncode == 0
+    assert "old\t-\t2 key(s) (namespaces ci: 1)" in cli(env, "users", "list").stdout
+    with sqlite3.connect(tmp_path / "users.sqlite3") as db:
+        assert db.execute("SELECT namespace_label FROM api_keys ORDER BY id").fetchall() == [(None,), ("ci",)]
+    db.close()
+
+
+def test_admin_purge_removes_deleted_conversations_from_disk(running, tmp_path):
+    url, keys, env = running
+    for session in ("a0", "a1"):
+        assert chat(url, keys["alice"], f"question {session}", session=session).status_code == 200
+    assert httpx.delete(f"{url}/v1/conversations/a0", headers=auth(keys["alice"])).status_code == 204
+    path = tmp_path / "message_history" / "user-alice" / "messages.jsonl"
+    before = path.read_bytes().splitlines(keepends=True)
+    dry = cli(env, "purge", "--dry-run")
+    assert dry.returncode == 0 and "user-alice: would remove 2 record(s)" in dry.stdout, dry.stdout + dry.stderr
+    assert path.read_bytes() == b"".join(before)
+    assert cli(env, "purge", "--user", "alice", stdin="n\n").returncode != 0  # asks, and "n" aborts
+    assert path.read_bytes() == b"".join(before)
+    done = cli(env, "purge", "--user", "alice", "--yes")
+    assert done.returncode == 0 and "Purged 2 record(s)" in done.stdout, done.stdout + done.stderr
+    after = path.read_bytes().splitlines(keepends=True)
+    assert after == [line for line in before if b'"session_id":"a0"' not in line or b"delete_conversation" in line]
+    assert [(r["session_id"], r["role"]) for r in log_lines(tmp_path, "alice")] == [
+        ("a1", "human"), ("a1", "ai"), ("a0", "system")]  # fmt: skip
+    assert "Nothing to purge" in cli(env, "purge", "--yes").stdout
+    # the running server keeps reading and appending to the rewritten log
+    assert httpx.get(f"{url}/v1/conversations", headers=auth(keys["alice"])).json()["total"] == 1
+    assert chat(url, keys["alice"], "after the purge", session="a2").status_code == 200
+    assert [r["session_id"] for r in log_lines(tmp_path, "alice")][-2:] == ["a2", "a2"]
+    assert cli(env, "purge", "--user", "../x").returncode != 0

@@ -45,13 +45,21 @@ def test_openai_client_through_the_proxy(proxy, tmp_path):
     assert lines[3]["usage"]["input_tokens"] > 0 and lines[3]["usage"]["output_tokens"] > 0
 
 
-def test_upstream_error_keeps_its_status_and_body(proxy, llama_server):
-    body = {"model": "local", "messages": [{"role": "nobody", "content": "x"}]}
-    direct = httpx.post(f"{llama_server}/chat/completions", json=body, timeout=30)
-    assert direct.status_code >= 400  # llama.cpp's server answers 500 to an invalid role
-    response = httpx.post(
-        f"{proxy.base_url}chat/completions", json=body, headers={"Authorization": f"Bearer {proxy.api_key}"}, timeout=30
-    )
+def test_malformed_requests_are_ours_and_upstream_errors_pass_through(proxy, llama_server, tmp_path):
+    headers = {"Authorization": f"Bearer {proxy.api_key}"}
+    bad_role = {"model": "local", "messages": [{"role": "nobody", "content": "x"}]}
+    direct = httpx.post(f"{llama_server}/chat/completions", json=bad_role, timeout=30)
+    assert direct.status_code >= 500  # llama.cpp's server answers a client's mistake with a 500
+    ours = httpx.post(f"{proxy.base_url}chat/completions", json=bad_role, headers=headers, timeout=30)
+    assert ours.status_code == 400 and "messages.0.role" in ours.json()["error"]["message"]
+    assert log_lines(tmp_path, "alice") == []  # neither logged nor forwarded
+    many = {"model": "local", "messages": [{"role": "user", "content": "x"}], "max_tokens": "many"}
+    ours = httpx.post(f"{proxy.base_url}chat/completions", json=many, headers=headers, timeout=30)
+    assert ours.status_code == 400 and "max_tokens" in ours.json()["error"]["message"]
+    bad_field = {"model": "local", "messages": [{"role": "user", "content": "x"}], "logit_bias": "x"}
+    direct = httpx.post(f"{llama_server}/chat/completions", json=bad_field, timeout=30)
+    assert direct.status_code >= 400  # a field we do not check is the upstream's to judge: its answer passes
+    response = httpx.post(f"{proxy.base_url}chat/completions", json=bad_field, headers=headers, timeout=30)
     assert (response.status_code, response.text) == (direct.status_code, direct.text)
 
 

@@ -12,6 +12,7 @@ from my_llm.log.index import Entry, LogIndex
 from my_llm.log.index_build import is_turn
 from my_llm.log.outbox import Outbox
 from my_llm.log.publisher import Publisher
+from my_llm.log.purge import PurgeReport, purge_sessions
 from my_llm.log.replay import replay_namespace
 from my_llm.log.store import LOG_NAME, MessageStore, encode, list_namespaces, read_records
 
@@ -24,10 +25,12 @@ __all__ = [
     "MessageStore",
     "Outbox",
     "Publisher",
+    "PurgeReport",
     "ReplayReport",
     "encode",
     "is_turn",
     "list_namespaces",
+    "purge_sessions",
     "read_records",
     "recorded_destination",
     "replay_namespace",

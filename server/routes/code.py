@@ -1,149 +1,115 @@
-"""``POST /v1/code``: code from a description (the seeds' main page, as an API). With ``tests``, the
-create-script loop (:func:`code_generation.generate_script`) writes code until the tests pass in its
-bubblewrap sandbox and every attempt's result comes back; without, one request. Every turn is logged in the
-user's namespace (session = the returned ``conversation``), with tokens and USD.
+"""``POST /v1/code``: code from a description (the seeds' main page, as an API), and its continuations
+``POST /v1/code/{conversation}/regenerate`` and ``POST /v1/code/{conversation}/feedback``. The work is
+:class:`server.codegen.CodeService`'s; these routes only check, dispatch and answer.
 
-The prompt guard (:mod:`server.guard`) refuses what is not a coding task with a 422.
-Not done yet: streaming (SSE), ``regenerate`` and ``feedback``, ``plantuml``.
+Every call answers JSON (:class:`CodeOut`), or Server-Sent Events when the body says ``"stream": true`` (or,
+without ``stream``, when ``Accept`` asks for ``text/event-stream``): ``token`` events (``{"text"}``, the
+model's reply as it comes), ``attempt`` events (each test run when tests are given), then ``done`` (the
+:class:`CodeOut`) or ``error`` (``{"message", "type"}``). Refusals and bad input (422 guard, 400 model or
+module, 404 conversation, 409, 503 sandbox) answer JSON before any stream starts.
 """
 
 from __future__ import annotations
 
-import tempfile
-import uuid
-from pathlib import Path
-from typing import Annotated, Literal
+import json
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, HTTPException
-from langchain_core.messages import HumanMessage
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, HTTPException, Path, Request
+from sse_starlette import EventSourceResponse
 
-from code_generation import (
-    CodeGenerationError,
-    Generation,
-    LoopOptions,
-    ModelRequestError,
-    SandboxUnavailableError,
-    UsageReport,
-    extract_code,
-    generate_script,
+from server.code_schemas import CodeOut, CodeRequest, FeedbackRequest, RegenerateRequest
+from server.codegen import CodeService, Event, Job, failure_of
+from server.deps import ServerState, State, User
+
+router = APIRouter(prefix="/code", tags=["code"])
+Conversation = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")]
+STREAMS = {
+    200: {
+        "description": "The version as JSON, or as Server-Sent Events (token, attempt, done, error) when asked",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def service_of(state: ServerState) -> CodeService:
+    """The code service over the server's settings, logbook and guard mode."""
+    return CodeService(state.config.settings, state.logbook, state.config.prompt_guard)
+
+
+@router.post("", response_model=CodeOut, responses=STREAMS, summary="Code from a description (and tests)")
+async def code(body: CodeRequest, request: Request, user: User, state: State) -> Any:
+    """Write code (version 1 of a new conversation); with tests, the create-script loop in its sandbox. With
+    ``target: "plantuml"``, a diagram of the described scenario: ``code`` is its PlantUML source, ``svg`` the
+    picture rendered locally, each attempt the render's result (PlantUML's syntax errors are fed back and
+    retried, like failing tests). 400 for a bad model spec or module name, 422 with the reason when the
+    prompt guard refuses the description (not a coding task, or a prompt-injection attempt; a diagram's
+    scenario is checked for injections only) or when ``tests`` are given for ``plantuml``, 502 when the model
+    fails, 503 when the sandbox or PlantUML cannot run here."""
+    service = service_of(state)
+    job = await prepare_job(service.prepare_new, user.namespace, body)
+    return await _answer(service, job, _wants_stream(body.stream, request))
+
+
+@router.post(
+    "/{conversation}/regenerate", response_model=CodeOut, responses=STREAMS, summary="A fresh answer, same request"
 )
-from my_llm import ConfigError, ModelCallError, ModelUnavailableError, PubSubChatMessageHistory, get_chat_model
-from my_llm.models import invoke_model, stamp_reply
-from server.deps import CurrentUser, State, User
-from server.guard import check_prompt
-
-router = APIRouter(tags=["code"])
-OUTPUT_CHARS = 4000
-
-
-class CodeRequest(BaseModel):
-    """What to write: a description, optional pytest/unittest file text, the target and the model."""
-
-    description: Annotated[str, Field(min_length=1, max_length=20_000)]
-    tests: Annotated[str | None, Field(max_length=200_000)] = None
-    target: Literal["python"] = "python"
-    model: Annotated[
-        str | None, Field(max_length=200, description="provider:model or local; default from settings")
-    ] = None
-    module: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,40}$")] = "solution"
-    max_retries: Annotated[int, Field(ge=0, le=4)] = 2
+async def regenerate(
+    conversation: Conversation, request: Request, user: User, state: State, body: RegenerateRequest | None = None
+) -> Any:
+    """A fresh answer to the conversation's original request, as its next version (same session). 404 when
+    the conversation is not the user's, unknown or deleted; other errors as ``POST /v1/code``."""
+    service = service_of(state)
+    job = await prepare_job(service.prepare_regenerate, user.namespace, conversation)
+    return await _answer(service, job, _wants_stream(body.stream if body else None, request))
 
 
-class UsageOut(BaseModel):
-    """Tokens, requests and USD (null when a price is unknown)."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    requests: int
-    cost_usd: float | None
-
-
-class AttemptOut(BaseModel):
-    """One attempt of the loop: its code and its test run (output trimmed, secrets redacted)."""
-
-    number: int
-    code: str
-    passed: int
-    failed: int
-    ok: bool
-    reason: str | None
-    output: str
+@router.post("/{conversation}/feedback", response_model=CodeOut, responses=STREAMS, summary="Refine the last code")
+async def feedback(
+    conversation: Conversation, body: FeedbackRequest, request: Request, user: User, state: State
+) -> Any:
+    """The last version's code and ``text`` go to the model, which writes the next version (with tests, the
+    loop runs again). 422 when the feedback looks like a prompt injection, 409 when no version gave code yet,
+    404 and the rest as ``regenerate``."""
+    service = service_of(state)
+    job = await prepare_job(service.prepare_feedback, user.namespace, conversation, body.text)
+    return await _answer(service, job, _wants_stream(body.stream, request))
 
 
-class CodeOut(BaseModel):
-    """The best code, whether it passed (null without tests), every attempt, the conversation, usage."""
-
-    conversation: str
-    code: str
-    ok: bool | None
-    attempts: list[AttemptOut]
-    usage: UsageOut
+def _wants_stream(stream: bool | None, request: Request) -> bool:
+    if stream is not None:
+        return stream
+    return "text/event-stream" in request.headers.get("accept", "")
 
 
-def _usage(report: UsageReport) -> UsageOut:
-    return UsageOut(prompt_tokens=report.prompt_tokens, completion_tokens=report.completion_tokens,
-                    requests=report.successful_requests, cost_usd=report.cost_usd)  # fmt: skip
-
-
-def _from_generation(conversation: str, generation: Generation) -> CodeOut:
-    attempts = [
-        AttemptOut(
-            number=a.number,
-            code=a.code,
-            passed=a.run.passed,
-            failed=a.run.failed,
-            ok=a.run.ok,
-            reason=a.run.reason,
-            output=a.run.output[-OUTPUT_CHARS:],
-        )  # fmt: skip
-        for a in generation.attempts
-    ]
-    best = generation.best
-    return CodeOut(conversation=conversation, code=best.code, ok=generation.ok, attempts=attempts,
-                   usage=_usage(generation.usage))  # fmt: skip
-
-
-def write_code(state_settings, user: CurrentUser, body: CodeRequest) -> CodeOut:
-    """Run the request (blocking: called in a worker thread)."""
-    conversation = uuid.uuid4().hex
-    chat = get_chat_model(body.model, state_settings)
-    history = PubSubChatMessageHistory(user.namespace, conversation, source="create_script", settings=state_settings)
+async def prepare_job(prepare: Callable[..., Job], *args: Any) -> Job:
+    """``prepare(*args)`` (one of :class:`CodeService`'s ``prepare_*``) in a worker thread; a refusal becomes
+    its HTTPException (JSON, before any stream starts). Also used by the "New code" page's streams."""
     try:
-        if body.tests is None:
-            prompt = [HumanMessage(f"Write a Python module `{body.module}.py` that does this:\n\n{body.description}")]
-            reply = stamp_reply(invoke_model(chat, prompt), prompt, chat)
-            history.add_messages([*prompt, reply])
-            usage = UsageReport.of_reply(reply)
-            return CodeOut(conversation=conversation, code=extract_code(str(reply.content)), ok=None, attempts=[],
-                           usage=_usage(usage))  # fmt: skip
-        with tempfile.TemporaryDirectory(prefix="my-llm-code-") as folder:
-            output, tests = Path(folder) / f"{body.module}.py", Path(folder) / f"test_{body.module}.py"
-            tests.write_text(body.tests, encoding="utf-8")
-            options = LoopOptions(max_retries=body.max_retries)
-            return _from_generation(
-                conversation, generate_script(body.description, output, tests, chat, history, options)
-            )
-    finally:
-        history.close(timeout=5.0)
+        return await anyio.to_thread.run_sync(prepare, *args)
+    except Exception as error:
+        _raise_http(error)
+        raise
 
 
-@router.post("/code", response_model=CodeOut, summary="Code from a description (and tests)")
-async def code(body: CodeRequest, user: User, state: State) -> CodeOut:
-    """Write code; with tests, the create-script loop in its sandbox. 400 for a bad model spec or test file,
-    502 when the model fails, 503 when the sandbox cannot run here; 422 with the reason when the prompt guard
-    refuses the description (not a coding task, or a prompt-injection attempt)."""
-    verdict = check_prompt(body.description, state.config.prompt_guard)
-    if not verdict.allowed:
-        raise HTTPException(422, verdict.reason)
+async def _answer(service: CodeService, job: Job, stream: bool) -> Any:
+    if stream:
+        return EventSourceResponse(_sse(service.stream(job)))
     try:
-        return await anyio.to_thread.run_sync(write_code, state.config.settings, user, body)
-    except (ConfigError, ModelUnavailableError, CodeGenerationError) as error:
-        if isinstance(error, ModelRequestError):
-            raise HTTPException(502, str(error)) from error
-        if isinstance(error, SandboxUnavailableError):
-            raise HTTPException(503, str(error)) from error
-        raise HTTPException(400, str(error)) from error
-    except ModelCallError as error:
-        raise HTTPException(502, str(error)) from error
+        return await anyio.to_thread.run_sync(service.run, job)
+    except Exception as error:
+        _raise_http(error)
+        raise
+
+
+def _raise_http(error: Exception) -> None:
+    """Raise the HTTPException for a service error; return for an unexpected one (the caller re-raises: a 500)."""
+    failure = failure_of(error)
+    if failure is not None:
+        raise HTTPException(failure.status, failure.message) from error
+
+
+def _sse(events: Iterator[Event]) -> Iterator[dict[str, str]]:
+    for name, data in events:
+        yield {"event": name, "data": json.dumps(data)}

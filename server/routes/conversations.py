@@ -1,5 +1,6 @@
 """History: ``GET /v1/conversations`` (mine, newest first, paginated, searchable), ``GET`` and ``DELETE
-/v1/conversations/{id}``. A conversation is a session of the user's namespace; another user's is a 404."""
+/v1/conversations/{id}``. A conversation is a session of the user's namespaces (``user-<name>`` and the
+``user-<name>.key-<label>`` of their labelled keys); another user's is a 404."""
 
 from __future__ import annotations
 
@@ -9,22 +10,23 @@ import anyio
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel
 
-from server.deps import CurrentUser, State, User
-from server.users import UserError, check_name, namespace_of
+from server.deps import CurrentUser, ServerState, State, User, readable_namespaces
+from server.users import UserError, check_name
 
 router = APIRouter(prefix="/conversations", tags=["history"])
 ConversationId = Annotated[str, Path(min_length=1, max_length=200)]
 AsUser = Annotated[str | None, Query(max_length=63, description="admins only: another user's conversations")]
 
 
-def namespace_for(user: CurrentUser, as_user: str | None) -> str:
-    """The namespace a request reads: the user's own, or (admins only) ``as_user``'s; 403 otherwise."""
+def namespaces_for(state: ServerState, user: CurrentUser, as_user: str | None) -> list[str]:
+    """The namespaces a request reads: the user's own (all of them), or (admins only) ``as_user``'s; 403
+    for a non-admin naming another user, 400 for an invalid name."""
     if as_user is None or as_user == user.name:
-        return user.namespace
+        return readable_namespaces(state, user.name)
     if not user.is_admin:
         raise HTTPException(403, "Only an admin can read another user's conversations.")
     try:
-        return namespace_of(check_name(as_user))
+        return readable_namespaces(state, check_name(as_user))
     except UserError as error:
         raise HTTPException(400, str(error)) from error
 
@@ -79,7 +81,8 @@ async def list_conversations(
     as_user: AsUser = None,
 ) -> ConversationPage:
     """The signed-in user's conversations by last activity, newest first (an admin may name ``as_user``)."""
-    found = await anyio.to_thread.run_sync(state.logbook.conversations, namespace_for(user, as_user), q)
+    namespaces = await anyio.to_thread.run_sync(namespaces_for, state, user, as_user)
+    found = await anyio.to_thread.run_sync(state.logbook.conversations, namespaces, q)
     page = [ConversationOut(**vars(summary)) for summary in found[offset : offset + limit]]
     return ConversationPage(data=page, total=len(found), limit=limit, offset=offset)
 
@@ -89,8 +92,8 @@ async def get_conversation(
     conversation_id: ConversationId, user: User, state: State, as_user: AsUser = None
 ) -> ConversationDetail:
     """The turns of one of the user's conversations; 404 when it is not theirs, unknown or deleted."""
-    namespace = namespace_for(user, as_user)
-    turns = await anyio.to_thread.run_sync(state.logbook.conversation, namespace, conversation_id)
+    namespaces = await anyio.to_thread.run_sync(namespaces_for, state, user, as_user)
+    turns = await anyio.to_thread.run_sync(state.logbook.conversation, namespaces, conversation_id)
     if not turns:
         raise HTTPException(404, f"No conversation {conversation_id!r}.")
     return ConversationDetail(
@@ -106,6 +109,7 @@ async def get_conversation(
 async def delete_conversation(conversation_id: ConversationId, user: User, state: State) -> Response:
     """Publish a tombstone for the conversation: it is gone from every read of this user (the log keeps
     it until an admin purges it); 404 when it is not theirs, unknown or already deleted."""
-    if not await anyio.to_thread.run_sync(state.logbook.delete, user.namespace, conversation_id):
+    namespaces = await anyio.to_thread.run_sync(readable_namespaces, state, user.name)
+    if not await anyio.to_thread.run_sync(state.logbook.delete, namespaces, conversation_id):
         raise HTTPException(404, f"No conversation {conversation_id!r}.")
     return Response(status_code=204)

@@ -4,27 +4,116 @@
 
 The request's last user turn is logged before it is forwarded (so a dead upstream loses nothing), the
 reply after it came back, both in the user's namespace, session from ``X-Session-Id`` or the body's ``user``
-(else a new one, returned in the ``X-Session-Id`` response header). Upstream errors pass through with their
-status and body; an unreachable upstream is 502, a silent one 504.
+(else a new one, returned in the ``X-Session-Id`` response header).
+
+A request is checked against the shape of OpenAI's (:class:`ChatRequest`: a model, a non-empty list of
+messages with OpenAI's roles, a boolean ``stream``, the common sampling numbers in OpenAI's ranges) before
+anything is logged or forwarded: a malformed one is a 400 from us, as OpenAI's own API answers it, and is never
+forwarded (llama.cpp's server answers such requests with a 500, which would reach the client as if the upstream
+were broken, and which the ``openai`` client retries). Every field goes to the upstream as sent, fields we do not
+check included. The upstream's own errors pass through with their status and body (a proxy is transparent;
+a client sees what it would calling the upstream directly); an unreachable upstream is 502, a silent one 504.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import httpx
 from fastapi import APIRouter, Body, Header, HTTPException
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from my_llm.models import cost_usd, count_tokens
 from server.deps import ServerState, State, User
-from server.errors import error_response
+from server.errors import ErrorResponse, error_response
 from server.routes.sse import StreamTap
 
 router = APIRouter(tags=["proxy"])
 MAX_SESSION_ID = 200
+
+
+class ChatMessage(BaseModel):
+    """One message of a chat request: OpenAI's role, and content as text, a list of parts, or null (other
+    fields, such as ``name`` or ``tool_calls``, are passed on as sent)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: StrictStr | list[dict[str, Any]] | None = None
+
+
+Number = StrictFloat | StrictInt
+
+
+class ChatRequest(BaseModel):
+    """What the proxy checks of an OpenAI chat completion request before it forwards it unchanged: types are
+    strict (``"5"`` is not a number), ranges are OpenAI's; other fields (``tools``, ``response_format``, ...)
+    are the upstream's to judge."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: StrictStr = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: StrictBool | None = None
+    user: StrictStr | None = Field(default=None, max_length=MAX_SESSION_ID)
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
+    n: StrictInt | None = Field(default=None, ge=1, le=128)
+    temperature: Number | None = Field(default=None, ge=0, le=2)
+    top_p: Number | None = Field(default=None, ge=0, le=1)
+    presence_penalty: Number | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: Number | None = Field(default=None, ge=-2, le=2)
+    seed: StrictInt | None = None
+    stop: StrictStr | list[StrictStr] | None = None
+    stream_options: dict[str, Any] | None = None
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$defs`` references replaced by the definitions (an OpenAPI ``openapi_extra``
+    body cannot point into a model's own ``$defs``)."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
+
+
+def check_request(payload: Any) -> ChatRequest:
+    """``payload`` as a :class:`ChatRequest`; raises HTTPException 400 naming every problem."""
+    try:
+        return ChatRequest.model_validate(payload)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or 'body'}: {item['msg']}" for item in error.errors()
+        )
+        raise HTTPException(400, f"Not an OpenAI chat completion request: {problems}.") from error
+
+
+CHAT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": _inline(ChatRequest.model_json_schema())}},
+    }
+}
+CHAT_RESPONSES = {
+    200: {
+        "description": "The upstream's chat completion (JSON), or its stream of Server-Sent Events",
+        "content": {"application/json": {"schema": {"type": "object"}}, "text/event-stream": {"schema": {}}},
+    },
+    400: {"model": ErrorResponse, "description": "Not an OpenAI chat completion request, or the upstream's 400"},
+    502: {"model": ErrorResponse, "description": "Upstream unreachable, or its answer is not a chat completion"},
+    504: {"model": ErrorResponse, "description": "Upstream timed out"},
+}
 
 
 def _upstream_headers(state: ServerState) -> dict[str, str]:
@@ -46,7 +135,15 @@ def _passthrough(response: httpx.Response, content: bytes) -> Response:
     return Response(content=content, status_code=response.status_code, media_type=media)
 
 
-@router.get("/models", summary="The upstream's models (OpenAI's shape)")
+@router.get(
+    "/models",
+    summary="The upstream's models (OpenAI's shape)",
+    responses={
+        200: {"description": "The upstream's list of models", "content": {"application/json": {"schema": {}}}},
+        502: {"model": ErrorResponse, "description": "Upstream unreachable"},
+        504: {"model": ErrorResponse, "description": "Upstream timed out"},
+    },
+)
 async def list_models(user: User, state: State) -> Response:
     """Forward ``GET /models`` to the upstream."""
     try:
@@ -92,18 +189,19 @@ def _usage(model: str | None, usage: dict | None, payload: dict, reply: str) -> 
 @router.post(
     "/chat/completions",
     summary="OpenAI chat completions, forwarded to the upstream and logged",
-    responses={502: {"description": "Upstream unreachable"}, 504: {"description": "Upstream timed out"}},
+    responses=CHAT_RESPONSES,
+    openapi_extra=CHAT_BODY,
 )
 async def chat_completions(
-    payload: Annotated[dict[str, Any], Body(description="An OpenAI chat completion request")],
+    payload: Annotated[Any, Body(description="An OpenAI chat completion request (see ChatRequest)")],
     user: User,
     state: State,
     x_session_id: Annotated[str | None, Header(max_length=MAX_SESSION_ID)] = None,
 ) -> Response:
-    """Log the last user turn, forward the request, log the reply, return the upstream's answer as it is."""
-    messages = payload.get("messages")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-        raise HTTPException(400, "'messages' must be a non-empty list of message objects.")
+    """Check the request's shape (400 otherwise), log the last user turn, forward the request as sent, log the
+    reply, return the upstream's answer as it is (its errors with their status)."""
+    check_request(payload)
+    messages = payload["messages"]
     session = _session_of(payload, x_session_id)
     last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
     turn = text_of_content(last_user.get("content")) if last_user else ""

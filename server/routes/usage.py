@@ -1,6 +1,7 @@
 """Usage: ``GET /v1/usage?from=&to=&group_by=day|model|user|namespace``: requests, tokens and USD from the
 records (AI replies with usage); requests with an unknown price are counted apart. A user sees their own
-usage; an admin sees every user's (``user-*`` namespaces)."""
+usage (all their namespaces, labelled keys' included); an admin sees every user's (``user-*`` namespaces).
+``group_by=user`` counts a labelled key's namespace as its user's; ``group_by=namespace`` keeps them apart."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from my_llm import Record
-from server.deps import State, User
+from server.deps import State, User, readable_namespaces
+from server.users import user_of_namespace
 
 router = APIRouter(tags=["usage"])
 
@@ -44,7 +46,7 @@ def _key(record: Record, group_by: str) -> str:
     if group_by == "model":
         return record.model or "unknown"
     if group_by == "user":
-        return record.namespace.removeprefix("user-")
+        return user_of_namespace(record.namespace) or record.namespace
     return record.namespace
 
 
@@ -93,7 +95,7 @@ async def usage(
     """Usage of the signed-in user, or of every user for an admin."""
 
     def collect() -> list[Record]:
-        namespaces = state.logbook.user_namespaces() if user.is_admin else [user.namespace]
+        namespaces = state.logbook.user_namespaces() if user.is_admin else readable_namespaces(state, user.name)
         return [record for namespace in namespaces for record in state.logbook.records(namespace)]
 
     records = await anyio.to_thread.run_sync(collect)
