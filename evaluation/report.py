@@ -6,11 +6,17 @@ from __future__ import annotations
 import html
 import json
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from evaluation.assertions import AssertionResult
+from evaluation.config import EvalConfig, Prompt, Provider, TestCase
 from evaluation.runner import CaseResult, EvalRun
+
+if TYPE_CHECKING:
+    from my_llm import Record
 
 
 @dataclass(frozen=True)
@@ -168,3 +174,58 @@ def to_html(run: EvalRun) -> str:
 def _clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def run_from_records(records: Sequence[Record], namespace: str) -> EvalRun:
+    """The run that ``records`` logged, rebuilt for :func:`to_html` / :func:`summarise` (what the server's eval
+    page shows): ``records`` are one run's records of namespace ``eval-<name>`` (the same ``session_id``, each
+    with ``metadata.eval`` as :mod:`evaluation.runner` writes it; other records are ignored).
+
+    The log holds the outputs, usage, model, pass/fail and every assertion's type, pass, score and reason, but
+    not the config: prompts are known by id, providers by label, tests by index (prompts and providers in order
+    of first appearance: the config's order is not logged); each test is labelled with the first prompt
+    rendered for it (its vars are not logged); latency is unknown (p50 shows ``-``); the run's description is
+    ``namespace``. A run with no ``metadata.eval`` record has no results.
+    """
+    logged = [r for r in records if isinstance(r.metadata.get("eval"), dict)]
+    asked = {_case_key(r.metadata["eval"]): r.content for r in logged if r.role == "human"}
+    answers = sorted(
+        (r for r in logged if r.role == "ai"), key=lambda r: (_case_key(r.metadata["eval"])[2], r.created_at)
+    )
+    prompts = {key[0]: Prompt(key[0], "") for key in map(_case_key, (a.metadata["eval"] for a in answers))}
+    providers = {key[1]: Provider(key[1], key[1]) for key in map(_case_key, (a.metadata["eval"] for a in answers))}
+    tests: dict[int, TestCase] = {}
+    for answer in answers:
+        key = _case_key(answer.metadata["eval"])
+        tests.setdefault(key[2], TestCase(key[2], _clip(asked.get(key, ""), 200), {}, ()))
+    config = EvalConfig(namespace.removeprefix("eval-"), namespace, tuple(prompts.values()), tuple(providers.values()),
+                        tuple(tests[index] for index in sorted(tests)))  # fmt: skip
+    results = [_case_from_record(answer, prompts, providers, tests, asked) for answer in answers]
+    order = [(p.id, v.label, t.index) for p in config.prompts for v in config.providers for t in config.tests]
+    position = {key: n for n, key in enumerate(order)}
+    results.sort(key=lambda r: position[(r.prompt.id, r.provider.label, r.test.index)])
+    return EvalRun(logged[0].session_id if logged else "", config, results)
+
+
+def _case_key(meta: dict[str, Any]) -> tuple[str, str, int]:
+    """(prompt id, provider label, test index) of a record's ``metadata.eval``."""
+    return str(meta.get("prompt_id", "")), str(meta.get("provider", "")), int(meta.get("test_index") or 0)
+
+
+def _case_from_record(answer: Record, prompts: dict, providers: dict, tests: dict, asked: dict) -> CaseResult:
+    """One case from its ``ai`` record: the output, model and usage (no response when the call failed)."""
+    meta = answer.metadata["eval"]
+    key = _case_key(meta)
+    response: dict[str, Any] = {}
+    if not meta.get("error"):
+        response = {"output": answer.content, "model": answer.model, **(answer.usage or {}),
+                    "cached": bool(meta.get("cached"))}  # fmt: skip
+    checks = tuple(
+        AssertionResult(
+            str(a.get("type", "")), bool(a.get("pass")), float(a.get("score") or 0.0), str(a.get("reason") or "")
+        )
+        for a in meta.get("assertions") or ()
+        if isinstance(a, dict)
+    )
+    return CaseResult(prompts[key[0]], providers[key[1]], tests[key[2]], asked.get(key, ""), response, checks,
+                      error=str(meta.get("error") or ""))  # fmt: skip

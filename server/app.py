@@ -14,6 +14,7 @@ from server.deps import ServerState
 from server.errors import ErrorResponse, install_error_handlers
 from server.limits_mw import BodySizeLimit
 from server.routes import code, conversations, me, memory, proxy, register, repos, usage
+from server.web import install_web
 
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 422, 429)}
 
@@ -48,5 +49,6 @@ def create_app(config: ServerSettings | None = None) -> FastAPI:
     for module in (me, register, proxy, conversations, usage, code, memory, repos):
         api.include_router(module.router)
     app.include_router(api)
+    install_web(app, state)  # the pages (/signin, /history, /usage, ...) and /static
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
     return app
