@@ -183,9 +183,10 @@ def run_from_records(records: Sequence[Record], namespace: str) -> EvalRun:
 
     The log holds the outputs, usage, model, pass/fail and every assertion's type, pass, score and reason, but
     not the config: prompts are known by id, providers by label, tests by index (prompts and providers in order
-    of first appearance: the config's order is not logged); each test is labelled with the first prompt
-    rendered for it (its vars are not logged); latency is unknown (p50 shows ``-``); the run's description is
-    ``namespace``. A run with no ``metadata.eval`` record has no results.
+    of first appearance: the config's order is not logged); each test has its logged description and vars
+    (records written before those were logged: labelled with the first prompt rendered for it, and no latency,
+    so p50 shows ``-``); the run's description is ``namespace``. A run with no ``metadata.eval`` record has no
+    results.
     """
     logged = [r for r in records if isinstance(r.metadata.get("eval"), dict)]
     asked = {_case_key(r.metadata["eval"]): r.content for r in logged if r.role == "human"}
@@ -197,7 +198,10 @@ def run_from_records(records: Sequence[Record], namespace: str) -> EvalRun:
     tests: dict[int, TestCase] = {}
     for answer in answers:
         key = _case_key(answer.metadata["eval"])
-        tests.setdefault(key[2], TestCase(key[2], _clip(asked.get(key, ""), 200), {}, ()))
+        meta = answer.metadata["eval"]
+        variables = meta.get("vars") if isinstance(meta.get("vars"), dict) else {}
+        label = meta.get("test_description") or ("" if variables else _clip(asked.get(key, ""), 200))
+        tests.setdefault(key[2], TestCase(key[2], str(label), variables, ()))
     config = EvalConfig(namespace.removeprefix("eval-"), namespace, tuple(prompts.values()), tuple(providers.values()),
                         tuple(tests[index] for index in sorted(tests)))  # fmt: skip
     results = [_case_from_record(answer, prompts, providers, tests, asked) for answer in answers]
@@ -219,7 +223,7 @@ def _case_from_record(answer: Record, prompts: dict, providers: dict, tests: dic
     response: dict[str, Any] = {}
     if not meta.get("error"):
         response = {"output": answer.content, "model": answer.model, **(answer.usage or {}),
-                    "cached": bool(meta.get("cached"))}  # fmt: skip
+                    "cached": bool(meta.get("cached")), "latency_ms": meta.get("latency_ms")}  # fmt: skip
     checks = tuple(
         AssertionResult(
             str(a.get("type", "")), bool(a.get("pass")), float(a.get("score") or 0.0), str(a.get("reason") or "")

@@ -6,8 +6,9 @@ logs them and reports progress, so the log is written by one thread only.
 
 Each call becomes two records in the namespace ``eval-<config name>`` (session: the run id): the prompt
 (``human``) and the output (``ai``, with model and usage). Both carry ``metadata.eval``:
-``{"run_id", "prompt_id", "provider", "test_index", "pass", "cached", "assertions": [{"type", "pass",
-"score", "reason"}]}``, so the results land in BigQuery with everything else.
+``{"run_id", "prompt_id", "provider", "test_index", "test_description", "vars", "latency_ms", "pass", "cached",
+"assertions": [{"type", "pass", "score", "reason"}]}``, so the results land in BigQuery with everything else
+(and the server's eval page can rebuild the report from the log alone).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class CaseResult:
             "prompt_id": self.prompt.id,
             "provider": self.provider.label,
             "test_index": self.test.index,
+            "test_description": self.test.description or None,
+            "vars": self.test.vars,
+            "latency_ms": self.response.get("latency_ms"),
             "pass": self.passed,
             "cached": bool(self.response.get("cached")),
             "error": self.error or None,

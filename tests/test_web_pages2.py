@@ -286,8 +286,8 @@ def test_eval_page_lists_a_cli_run_and_highlights_the_failing_assertion(page, si
     rebuilt = to_json(run_from_records(records, "eval-greetings"))
 
     def cases(data: dict) -> dict:
-        return {(r["prompt_id"], r["provider"], r["test_index"]): (r["pass"], r["assertions"], r["response"]["output"])
-                for r in data["results"]}  # fmt: skip
+        return {(r["prompt_id"], r["provider"], r["test_index"]): (r["pass"], r["assertions"], r["response"]["output"],
+                r["vars"], r["description"], r["response"]["latency_ms"]) for r in data["results"]}  # fmt: skip
 
     assert cases(rebuilt) == cases(cli_run) and rebuilt["failures"] == 1
 
