@@ -7,11 +7,6 @@ from pathlib import Path
 
 import click
 
-from evaluation.cache import ResponseCache
-from evaluation.config import load_config
-from evaluation.models import Models
-from evaluation.report import render_table, write_output
-from evaluation.runner import run_eval
 from my_llm import MyLLMError, Settings
 
 
@@ -39,6 +34,13 @@ def eval_command(config, output, concurrency, no_cache, cache_dir, judge, embedd
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    # Imported here, not at the top: `my-llm --help` loads this command (entry point group my_llm.commands).
+    from evaluation.cache import ResponseCache
+    from evaluation.config import load_config
+    from evaluation.models import Models
+    from evaluation.report import render_table, write_output
+    from evaluation.runner import run_eval
 
     console = Console(stderr=True)
     try:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -16,16 +17,17 @@ from rich.table import Table
 from my_llm import (
     MessageStore,
     MyLLMError,
-    PubSubChatMessageHistory,
     Record,
     Settings,
-    get_chat_model,
     list_namespaces,
     parse_time,
     validate_namespace,
 )
 from my_llm.cli_options import SINCE
 from my_llm.log import Delivery, read_records, recorded_destination, replay_namespace
+
+if TYPE_CHECKING:
+    from my_llm import PubSubChatMessageHistory
 
 
 def _settings() -> Settings:
@@ -226,6 +228,8 @@ def replay(namespace: str | None, since: datetime | None, timeout: float, topic:
 
 
 def _history(namespace: str, model: str | None = None) -> PubSubChatMessageHistory:
+    from my_llm import PubSubChatMessageHistory, get_chat_model  # LangChain: only for the commands that chat
+
     settings = _settings()
     store = _store(settings, namespace)
     chat = get_chat_model(model, settings) if model else None
@@ -310,6 +314,8 @@ def import_chatgpt(
     Only the active branch of each conversation is kept unless --all-branches. Running it again imports only
     what is new; an interrupted import completes when run again.
     """
+    from my_llm import PubSubChatMessageHistory  # LangChain: only when importing
+
     settings = _settings()
     try:
         history = PubSubChatMessageHistory(validate_namespace(namespace), source="chatgpt_export", settings=settings)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -21,18 +22,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from my_llm import MyLLMError, Settings
-from my_llm.triggers import (
-    Handled,
-    HistoryWriter,
-    Ledger,
-    LogSource,
-    PubSubSource,
-    Runner,
-    RunReport,
-    TriggerConfig,
-    load_config,
-    source_kind,
-)
+
+if TYPE_CHECKING:  # the triggers room (LangChain messages) is imported by the commands that run
+    from my_llm.triggers import (
+        Handled,
+        Ledger,
+        RunReport,
+        TriggerConfig,
+    )
 
 _STYLE = {"fired": "green", "would_fire": "green", "refused": "yellow", "would_refuse": "yellow"}
 _STYLE |= {"error": "red", "unknown": "red", "handled_before": "dim"}
@@ -55,6 +52,8 @@ class _Options:
 
 
 def _config(path: Path) -> tuple[Settings, TriggerConfig]:
+    from my_llm.triggers import load_config
+
     try:
         return Settings.from_env(), load_config(path)
     except MyLLMError as error:
@@ -113,6 +112,8 @@ def run(
     the logs on disk. Each match is handled once (a ledger of handled record ids) and its outcome is logged
     into the same session as a tool record; messages are acknowledged only after that.
     """
+    from my_llm.triggers import Ledger, source_kind
+
     settings, config = _config(config_path)
     names = _namespaces(config, namespaces)
     console = Console(stderr=True, highlight=False)
@@ -159,6 +160,8 @@ def _run(
     console: Console,
 ) -> RunReport:
     """Start the source, run until done (``once``) or stopped, release everything."""
+    from my_llm.triggers import HistoryWriter, LogSource, PubSubSource, Runner, RunReport
+
     dry_run = options.dry_run
     writer = None if dry_run else HistoryWriter(settings)
     if kind == "pubsub":
@@ -204,6 +207,8 @@ def _printer(as_json: bool, console: Console):
 @click.option("-n", "--last", default=3, show_default=True, type=click.IntRange(0), help="Last outcomes per trigger.")
 def list_triggers(config_path: Path, last: int) -> None:
     """Show the configured triggers, their outcomes so far, and the last ones (from the ledger; read-only)."""
+    from my_llm.triggers import Ledger
+
     settings, config = _config(config_path)
     if not config.triggers:
         click.echo(f"{config.path} configures no trigger (triggers are off by default).")

@@ -30,10 +30,12 @@ built to make regular expressions backtrack.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 _SKIPPED_PLUGINS = {"IPPublicDetector", "PrivateKeyDetector"}
 # A rule whose regular expression backtracks over a whole line (npm's ``//.+/:_authToken=``) runs only on text
@@ -121,6 +123,18 @@ def redact_secrets(text: str, *, path: str | None = None) -> str:
     no secret.
     """
     return redact(text, find_secrets(text, path=path))
+
+
+@functools.cache
+def secret_rules_version() -> str:
+    """A fingerprint of the rules :func:`find_secrets` applies: sha256 (first 16 hex) of this module's source
+    and detect-secrets' version. A cache of scan results (read-repo's per-file stat cache) is valid only while
+    it stays the same; it changes whenever the rules may have.
+    """
+    from importlib.metadata import version
+
+    source = Path(__file__).read_bytes()
+    return hashlib.sha256(source + b"\0detect-secrets " + version("detect-secrets").encode()).hexdigest()[:16]
 
 
 def redact(text: str, secrets: list[Secret]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -17,26 +18,12 @@ from rich.text import Text
 if __package__ in (None, ""):  # run as a script: make the project root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from my_llm import (
-    MyLLMError,
-    PubSubChatMessageHistory,
-    RepoError,
-    Settings,
-    default_chat_spec,
-    get_chat_model,
-    get_embeddings,
-    model_label,
-    namespace_from_name,
-    redact_secrets,
-    validate_namespace,
-)
-from my_llm.models import context_tokens
-from qna.answer import answer_question, format_sources
+from my_llm import MyLLMError, RepoError, Settings, namespace_from_name, validate_namespace
 from qna.files import discover, parse_extensions
-from qna.index import RepoIndex, index_folder, structural_summaries
-from qna.shell import run_shell
-from qna.summaries import llm_summariser
 from qna.terminal import SafeStream, safe_text, strip_control
+
+if TYPE_CHECKING:  # LangChain, Chroma and the models are imported by main() itself: `read-repo --help` stays quick
+    from qna.index import RepoIndex
 
 NAMESPACE_PREFIX = "read_repo-"
 HOME_PARENTS = (Path("/home"), Path("/Users"))
@@ -165,6 +152,11 @@ def main(repo: Path, reindex, ext, ignore, summary_mode, resummarise, summaries_
     tokens, passwords, private keys) are indexed as [REDACTED:<kind>]; questions and answers are redacted
     the same way before they are sent, printed or logged.
     """
+    from my_llm import PubSubChatMessageHistory, default_chat_spec, get_chat_model, get_embeddings, model_label
+    from my_llm.models import context_tokens
+    from qna.index import RepoIndex, index_folder, structural_summaries
+    from qna.summaries import llm_summariser
+
     console = Console(stderr=True)
     if question is not None and not question.strip():
         raise click.UsageError("--ask needs a question, e.g. --ask 'Where are options parsed?'")
@@ -200,6 +192,10 @@ def main(repo: Path, reindex, ext, ignore, summary_mode, resummarise, summaries_
 
 
 def _answer(index: RepoIndex, chat, history, spec: str, top_k: int, question: str | None, reindex) -> None:
+    from my_llm import model_label, redact_secrets
+    from qna.answer import answer_question, format_sources
+    from qna.shell import run_shell
+
     last_sources = ["(no answer yet)"]
 
     def ask(text: str) -> str:

@@ -11,8 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from my_llm import ConfigError, Settings
-from my_llm.retrieval import HybridRetriever, VectorStoreUnavailableError, parse_chroma_host, remote_collection_name
+from my_llm import ConfigError, Record, Settings
+from my_llm.memory import (
+    DOCUMENT_KEY,
+    MEMORY_DOCUMENTS,
+    DocumentSettings,
+    document_tag,
+    memory_documents,
+    shared_record,
+    transcript_line,
+)
+from my_llm.retrieval import (
+    HybridRetriever,
+    ScoredDocument,
+    VectorStoreUnavailableError,
+    parse_chroma_host,
+    remote_collection_name,
+)
 from my_llm.testing import ServerProcess, free_port
 
 # One machine of the team: its own MESSAGE_HISTORY, the shared CHROMA_HOST. argv: what, session, text...
@@ -34,6 +49,40 @@ else:
     retriever = memory_retriever(memory, memory.embeddings)
     hits = retriever.search(texts[0], k=3, where={"task": {"$ne": "question_memory"}})
     print(json.dumps({"count": retriever.count(), "hits": [hit.text.split("\n")[0] for hit in hits]}))
+memory.close()
+"""
+
+
+# question_memory on one machine, with a chat model that records its prompt: the records it cited, the prompt.
+ASK = r"""
+import json, sys
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from my_llm import PubSubChatMessageHistory
+
+prompts = []
+
+
+class Recording(FakeListChatModel):
+    def _call(self, messages, stop=None, run_manager=None, **kwargs):
+        prompts.append("\n".join(str(m.content) for m in messages))
+        return super()._call(messages, stop, run_manager, **kwargs)
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        prompts.append("\n".join(str(m.content) for m in messages))
+        yield from super()._stream(messages, stop, run_manager, **kwargs)
+
+
+memory = PubSubChatMessageHistory("team-answers", session_id=sys.argv[1], chat=Recording(responses=["In the vault."]))
+if sys.argv[2] == "say":
+    memory.add_user_message(sys.argv[3])
+    memory.add_ai_message(sys.argv[4])
+    memory.save_vectorstore_memory()
+    print(json.dumps({"ids": [r.id for r in memory.records()]}))
+else:
+    answer = memory.question_memory(sys.argv[3], k=2)
+    cited = [[r.id, r.source, r.role, r.session_id, r.content] for r in answer.messages]
+    logged = memory.records()[-1].metadata["sources"]
+    print(json.dumps({"cited": cited, "prompt": prompts[0], "logged": logged}))
 memory.close()
 """
 
@@ -64,7 +113,7 @@ def chroma_server(tmp_path_factory):
         server.stop()
 
 
-def machine(home: Path, data_home: Path, chroma_host: str, *argv: str) -> subprocess.Popen:
+def machine(home: Path, data_home: Path, chroma_host: str, *argv: str, script: str = MACHINE) -> subprocess.Popen:
     env = {
         **os.environ,
         "MESSAGE_HISTORY": str(home),
@@ -73,7 +122,7 @@ def machine(home: Path, data_home: Path, chroma_host: str, *argv: str) -> subpro
         "XDG_DATA_HOME": str(data_home),  # the embedder's ONNX export: shared by both, never the user's
         "OMP_WAIT_POLICY": "PASSIVE",
     }
-    return subprocess.Popen([sys.executable, "-c", MACHINE, *argv], env=env, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", script, *argv], env=env, stdout=subprocess.PIPE, text=True)
 
 
 def result(process: subprocess.Popen) -> dict:
@@ -103,6 +152,37 @@ def test_two_processes_index_and_query_one_memory_through_the_server(chroma_serv
     assert result(machine(alice, data_home, chroma_server, "clear", "a1"))["added"] == 0
     left = result(machine(bob, data_home, chroma_server, "ask", "b1", "Where does the deploy key live?"))
     assert left["count"] == 1 and left["hits"][0].startswith("user: Our staging database")
+
+
+@pytest.mark.slow
+def test_an_answer_cites_the_records_of_another_machine_from_the_shared_store(chroma_server, tmp_path):
+    alice, bob, data_home = tmp_path / "alice", tmp_path / "bob", tmp_path / "xdg-data"
+    key = "Where does the deploy key live?"
+    said = result(machine(alice, data_home, chroma_server, "a1", "say", key, "In the vault, under ops/deploy.",
+                          script=ASK))["ids"]  # fmt: skip
+    result(machine(bob, data_home, chroma_server, "b1", "say", "Lunch at noon?", "Yes, at the canteen.", script=ASK))
+
+    asked = result(machine(bob, data_home, chroma_server, "b1", "ask", "Where is the deploy key kept?", script=ASK))
+    cited = {row[0]: row[1:] for row in asked["cited"]}
+    assert cited[said[1]] == ["shared", "ai", "a1", "In the vault, under ops/deploy."]  # Alice's, not in Bob's log
+    assert set(said) <= set(cited) and set(asked["logged"]) == set(cited)  # Bob's answer record cites it too
+    assert "assistant: In the vault, under ops/deploy." in asked["prompt"]
+    assert f"user: {key}" in asked["prompt"]
+    assert "ops/deploy" not in (bob / "team-answers" / "messages.jsonl").read_text()  # only the server has it
+
+
+@pytest.mark.parametrize("settings", [MEMORY_DOCUMENTS, DocumentSettings(turn_repeat=2, date=False)], ids=str)
+def test_a_shared_hit_reads_back_as_the_record_it_was_built_from(settings):
+    first = Record.new("team", "s1", "human", "Where is the key? (8 May 2023)")
+    second = Record.new("team", "s1", "ai", "In the vault.\nUnder ops/deploy.")
+    for original, document in zip([first, second], memory_documents([first, second], settings), strict=True):
+        metadata = {**document.metadata, DOCUMENT_KEY: document_tag(settings)}
+        rebuilt = shared_record(ScoredDocument(document.id, 1.0, document.text, metadata, 1, 1), "team")
+        assert transcript_line(rebuilt) == transcript_line(original)
+        assert (rebuilt.id, rebuilt.role, rebuilt.session_id, rebuilt.content, rebuilt.source) == (
+            original.id, original.role, original.session_id, original.content, "shared"
+        )  # fmt: skip
+    assert shared_record(ScoredDocument("x", 1.0, "user: hi", {"role": "human"}, 1, None), "team") is None
 
 
 def test_a_server_that_does_not_answer_is_a_clear_error(tmp_path):

@@ -3,6 +3,7 @@ from the retrieved excerpts, logged as two ``question_memory`` turns."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
@@ -11,7 +12,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from my_llm.history import ChatHistory
 from my_llm.memory.answer import answer_from_context
 from my_llm.memory.transcript import transcript_line
-from my_llm.memory.vectorstore import memory_retriever, sync_records
+from my_llm.memory.vectorstore import DOCUMENT_KEY, memory_retriever, sync_records
 from my_llm.record import Record
 from my_llm.retrieval import ScoredDocument
 
@@ -20,6 +21,8 @@ ANSWER_PROMPT = (
     "If they do not contain the answer, say you do not know."
 )
 QUESTION_TASK = "question_memory"
+SHARED_SOURCE = "shared"  # Record.source of a hit whose record is in another machine's log (CHROMA_HOST)
+_DATE_SUFFIX = re.compile(r" \(\d{1,2} [A-Z][a-z]+ \d{4}\)\Z")  # " (8 May 2023)", as memory_documents writes it
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ def question_memory(
     sync_records(retriever, records)
     hits = retriever.search(question, k=k, where={"task": {"$ne": QUESTION_TASK}})
     by_id = {r.id: r for r in records}
-    used = sorted((by_id[h.id] for h in hits if h.id in by_id), key=lambda r: (r.created_at, r.id))
+    found = (by_id.get(h.id) or shared_record(h, history.store.namespace) for h in hits)
+    used = sorted((r for r in found if r is not None), key=lambda r: (r.created_at, r.id))
     excerpts = "\n".join(transcript_line(r) for r in used) or "(no messages)"
     answer = answer_from_context(
         chat,
@@ -75,3 +79,45 @@ def question_memory(
         answer_metadata={"task": QUESTION_TASK, "sources": [r.id for r in used]},
     )
     return MemoryAnswer(answer=answer.text, messages=used, hits=hits)
+
+
+def shared_record(hit: ScoredDocument, namespace: str) -> Record | None:
+    """The record behind a memory hit that is not in this machine's log (another machine's, through a shared
+    Chroma server), rebuilt from what the store holds: its id, the metadata ``role``, ``session_id`` and
+    ``created_at`` that :func:`~my_llm.memory.memory_documents` writes, and the turn (``speaker: content``)
+    its stored text begins with (written ``turn_repeat`` times, per the ``document`` tag, then neighbours).
+
+    Returns a :class:`Record` with ``source = "shared"`` and ``metadata.speaker`` (so
+    :func:`transcript_line` reads as the original does), or None when the hit lacks that metadata. A
+    turn stored once (``turn_repeat = 1``) ahead of multi-line neighbours keeps only its first line.
+    """
+    meta = hit.metadata or {}
+    if not all(meta.get(key) for key in ("role", "session_id", "created_at")):
+        return None
+    fields = str(meta.get(DOCUMENT_KEY, "")).split("-")  # document_tag: "3-2-0-2-True", DocumentSettings in order
+    repeat = int(fields[0]) if fields[0].isdigit() else 1
+    turn = _own_turn(hit.text, repeat)
+    if fields[-1] == "True":  # the turn carries its date
+        turn = _DATE_SUFFIX.sub("", turn)
+    speaker, separator, content = turn.partition(": ")
+    if not separator:
+        speaker, content = meta["role"], turn
+    return Record(
+        id=hit.id, namespace=namespace, session_id=str(meta["session_id"]), role=str(meta["role"]),
+        content=content, created_at=str(meta["created_at"]), source=SHARED_SOURCE,
+        metadata={"speaker": speaker, **({"task": meta["task"]} if meta.get("task") else {})},
+    )  # fmt: skip
+
+
+def _own_turn(text: str, repeat: int) -> str:
+    """The turn a stored memory text begins with: the shortest prefix that the text repeats ``repeat`` times
+    (joined by newlines, then the end or a newline); the first line when ``repeat`` is 1 or none fits."""
+    if repeat > 1:
+        end = text.find("\n")
+        while end != -1:
+            own = text[:end]
+            repeated = "\n".join([own] * repeat)
+            if text.startswith(repeated) and text[len(repeated) : len(repeated) + 1] in ("", "\n"):
+                return own
+            end = text.find("\n", end + 1)
+    return text.split("\n", 1)[0]
