@@ -1,25 +1,31 @@
 """Benchmark: file localization from bug reports with read-repo's index (file-level Acc@k).
 
     .venv/bin/python benchmarks/localization.py --data benchmarks/data/localization_dev.jsonl \
-        [--k 1,3,5,10] [--mode hybrid|dense|bm25] [--all-modes] [--cache-dir DIR] [--threads N]
+        [--k 1,3,5,10] [--mode hybrid|dense|bm25] [--all-modes] [--cache-dir DIR] [--threads N] \
+        [--sdist-cache DIR]
 
 Each line of the data file is one example:
     {"id": "click-1903", "repo_dir": "site-packages:click", "query": "<issue text>", "gold_files": ["core.py"]}
-``repo_dir`` is either ``site-packages:<import name>`` (the installed package's folder, found with importlib
-at run time, so the file works on any machine where the project is installed) or a path (relative paths
-are read from the data file's folder). ``gold_files`` are POSIX paths relative to that folder. Other keys
-(``source``, ...) are ignored.
+``repo_dir`` is ``site-packages:<import name>`` (the installed package's folder, found with importlib
+at run time, so the file works on any machine where the project is installed), ``sdist:<name>==<version>``
+(the project's whole source distribution, tests and docs included: downloaded on demand with
+``pip download --no-deps --no-binary :all:`` from PyPI into ``--sdist-cache`` and unpacked there; the run
+says when it downloads), or a path (relative paths are read from the data file's folder). ``gold_files``
+are POSIX paths relative to that folder. Other keys (``source``, ``fix``, ...) are ignored.
 
 For each distinct ``repo_dir`` the ``.py`` files are indexed once with ``qna.index.RepoIndex`` (tree-sitter
 chunks + structural summaries, local all-MiniLM-L6-v2 embeddings). For each example the query is searched
 (top ``--hits`` chunks, doubled until at least ``max(k)`` distinct files are ranked or the index runs out),
-hits are collapsed to distinct files (a file scores the sum of its best three hit scores), and the
-example is a hit at k when EVERY gold file ranks within the top k (file-level Acc@k, as in the SWE-bench
-file-localization figures below).
+hits are collapsed to distinct files (``RepoIndex.rank_files``: a file scores the sum of its best three
+hit scores, with read-repo's shipped ranking, :class:`qna.ranking.Ranking`: tests/docs/examples files
+scored down, long reports also searched part by part), and the example is a hit at k when EVERY gold file
+ranks within the top k (file-level Acc@k, as in the SWE-bench file-localization figures below).
 
 Prints a table per example (gold file, its rank per mode) and a summary table (with the expected Acc@k of
 a random file order, the floor that repository size sets), then as the LAST line one
-JSON object for ``--mode``: {"n", "acc@1", "acc@3", "acc@5", "acc@10"} (percent, one decimal).
+JSON object for ``--mode``: {"n", "acc@1", "acc@3", "acc@5", "acc@10"} (percent, one decimal) and
+"index_s_per_1k_chunks" (wall seconds per 1,000 chunks over repositories embedded in this run; null when
+every index came from ``--cache-dir``).
 Published file Acc@5 on SWE-bench Lite, for scale: BM25 61.7, E5-base-v2 80.3, CodeRankEmbed 84.7.
 Indexes live under ``--cache-dir`` (kept, so a second run embeds nothing) or a temporary folder.
 """
@@ -31,12 +37,14 @@ import importlib.util
 import json
 import math
 import os
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from rich.console import Console
 from rich.table import Table
@@ -47,6 +55,7 @@ from qna.index import RepoIndex, index_folder
 
 MODES = ("hybrid", "dense", "bm25")
 SITE_PACKAGES = "site-packages:"
+SDIST = "sdist:"
 PUBLISHED_ACC5 = {"BM25": 61.7, "E5-base-v2": 80.3, "CodeRankEmbed": 84.7}  # SWE-bench Lite, file Acc@5
 
 
@@ -91,12 +100,53 @@ def load_examples(path: Path) -> list[Example]:
     return examples
 
 
-def resolve_repo_dir(spec: str, base: Path) -> Path:
-    """``site-packages:<name>`` -> the installed package's folder; anything else is a path (from ``base``).
+def fetch_sdist(requirement: str, cache: Path, log: Console | None = None) -> Path:
+    """``name==version`` -> the unpacked top folder of its sdist under ``cache`` (downloaded once, with pip).
 
     Raises:
-        SystemExit: the package is not installed or is a single module, or the folder does not exist.
+        SystemExit: not ``name==version``, pip cannot download it (offline, no sdist on PyPI), or the
+            archive is not a ``.tar.gz`` with one top folder.
     """
+    name, _, version = requirement.partition("==")
+    if not name or not version:
+        raise SystemExit(f"sdist:{requirement}: write sdist:<name>==<version>.")
+    target = cache / f"{name}-{version}"
+    marker = target / ".unpacked"
+    if marker.exists():
+        return Path(marker.read_text(encoding="utf-8")).resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    if not list(target.glob("*.tar.gz")):
+        if log is not None:
+            log.print(f"downloading the sdist of {requirement} from PyPI (pip download) into {target}", highlight=False)
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                   requirement, "-d", str(target)]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"sdist:{requirement}: pip download failed: {done.stderr.strip()[-500:]}")
+    archives = list(target.glob("*.tar.gz"))
+    if len(archives) != 1:
+        raise SystemExit(f"sdist:{requirement}: expected one .tar.gz in {target}, found {len(archives)}.")
+    with tarfile.open(archives[0]) as archive:
+        tops = {PurePosixPath(member.name).parts[0] for member in archive.getmembers() if member.name}
+        if len(tops) != 1:
+            raise SystemExit(f"sdist:{requirement}: {archives[0].name} does not hold one top folder.")
+        archive.extractall(target, filter="data")
+    top = (target / tops.pop()).resolve()
+    marker.write_text(str(top), encoding="utf-8")
+    return top
+
+
+def resolve_repo_dir(spec: str, base: Path, sdist_cache: Path | None = None, log: Console | None = None) -> Path:
+    """``site-packages:<name>`` -> the installed package's folder; ``sdist:<name>==<version>`` -> its unpacked
+    sdist (:func:`fetch_sdist`, under ``sdist_cache``); anything else is a path (from ``base``).
+
+    Raises:
+        SystemExit: the package is not installed or is a single module, the sdist cannot be fetched, or
+            the folder does not exist.
+    """
+    if spec.startswith(SDIST):
+        cache = sdist_cache or Path(tempfile.gettempdir()) / "localization-sdists"
+        return fetch_sdist(spec[len(SDIST) :], cache, log)
     if spec.startswith(SITE_PACKAGES):
         name = spec[len(SITE_PACKAGES) :]
         found = importlib.util.find_spec(name)
@@ -113,21 +163,40 @@ def resolve_repo_dir(spec: str, base: Path) -> Path:
 # ---- indexing and ranking --------------------------------------------------------------------------
 
 
-def build_index(repo: Path, cache_root: Path, embeddings, console: Console) -> tuple[RepoIndex, int]:
+@dataclass(frozen=True)
+class IndexStats:
+    """One repository's indexing in this run: wall seconds, chunks in the index, texts really embedded."""
+
+    name: str
+    seconds: float
+    chunks: int
+    embedded: int
+
+
+def build_index(repo: Path, cache_root: Path, embeddings, console: Console) -> tuple[RepoIndex, int, IndexStats]:
     """Index the ``.py`` files of ``repo`` under ``cache_root`` (unchanged files are skipped on re-runs).
 
-    Returns the index and how many files it holds.
+    Returns the index, how many files it holds, and how long it took.
     """
     started = time.perf_counter()
     index = RepoIndex(repo, index_folder(cache_root, repo), embeddings)
     found = discover(repo, parse_extensions(".py"))
     report = index.update(found.files)
+    stats = IndexStats(repo.name, time.perf_counter() - started, index.retriever.count(), report.embedded)
     console.print(
-        f"indexed {repo.name}: {len(found.files)} files, {index.retriever.count()} chunks, "
-        f"{report.embedded} embedded, {time.perf_counter() - started:.1f} s",
+        f"indexed {repo.name}: {len(found.files)} files, {stats.chunks} chunks, "
+        f"{stats.embedded} embedded, {stats.seconds:.1f} s",
         highlight=False,
     )
-    return index, len(found.files)
+    return index, len(found.files), stats
+
+
+def seconds_per_1k_chunks(stats: Sequence[IndexStats]) -> float | None:
+    """Index wall time per 1,000 chunks over the repositories embedded from scratch in this run (None: all
+    came from ``--cache-dir``, so there is no indexing time to report)."""
+    fresh = [s for s in stats if s.embedded and s.embedded >= s.chunks // 2]
+    chunks = sum(s.chunks for s in fresh)
+    return round(1000 * sum(s.seconds for s in fresh) / chunks, 1) if chunks else None
 
 
 def rank_files(index: RepoIndex, query: str, mode: str, hits: int, need: int) -> list[str]:
@@ -231,7 +300,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hits", type=int, default=50, help="chunks retrieved per query before doubling [50]")
     parser.add_argument("--cache-dir", type=Path, default=None, help="keep the indexes here across runs")
     parser.add_argument(
-        "--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads for embedding [all cores]"
+        "--sdist-cache", type=Path, default=None, help="where sdist: repos are unpacked [$TMPDIR/localization-sdists]"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for embedding [all cores]"
     )
     args = parser.parse_args(argv)
     if args.hits < 1 or args.threads < 1:
@@ -240,26 +312,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def load_embeddings(threads: int):
-    """The local embedder, loaded now and using ``threads`` torch threads (fewer when the machine is shared)."""
-    embeddings = get_embeddings("local")
-    embeddings.embed_query("warm up")  # loads the model, which sets its own thread count
-    import torch
+    """The local embedder, loaded now and using ``threads`` CPU threads (fewer when the machine is shared).
 
-    torch.set_num_threads(threads)
+    The ONNX embedder (the default) takes its thread count before it loads; a sentence-transformers
+    embedder gets it through torch after loading.
+    """
+    embeddings = get_embeddings("local")
+    if hasattr(embeddings, "threads"):
+        embeddings.threads = threads
+    embeddings.embed_query("warm up")  # loads the model
+    if not hasattr(embeddings, "threads"):
+        import torch
+
+        torch.set_num_threads(threads)
     return embeddings
 
 
-def run(args: argparse.Namespace, cache_root: Path, log: Console) -> tuple[list[Outcome], tuple[str, ...]]:
+def run(
+    args: argparse.Namespace, cache_root: Path, log: Console
+) -> tuple[list[Outcome], tuple[str, ...], list[IndexStats]]:
     """Index each repository once, then rank files for every example in every requested mode."""
     examples = load_examples(args.data)
     modes = (args.mode, *(m for m in MODES if m != args.mode)) if args.all_modes else (args.mode,)
     embeddings = load_embeddings(args.threads)
     indexes: dict[str, tuple[RepoIndex, int]] = {}
-    outcomes = []
+    outcomes, stats = [], []
     for example in examples:
         if example.repo_dir not in indexes:
-            repo = resolve_repo_dir(example.repo_dir, args.data.parent)
-            indexes[example.repo_dir] = build_index(repo, cache_root, embeddings, log)
+            repo = resolve_repo_dir(example.repo_dir, args.data.parent, args.sdist_cache, log)
+            index, n_files, built = build_index(repo, cache_root, embeddings, log)
+            indexes[example.repo_dir] = (index, n_files)
+            stats.append(built)
         index, n_files = indexes[example.repo_dir]
         outcome = Outcome(example, n_files)
         for mode in modes:
@@ -267,7 +350,7 @@ def run(args: argparse.Namespace, cache_root: Path, log: Console) -> tuple[list[
             outcome.ranks[mode] = gold_rank(ranked, example.gold_files)
             outcome.top_files[mode] = ranked
         outcomes.append(outcome)
-    return outcomes, modes
+    return outcomes, modes, stats
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -275,13 +358,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     log, console = Console(stderr=True), Console(width=160)
     if args.cache_dir is not None:
         args.cache_dir.mkdir(parents=True, exist_ok=True)
-        outcomes, modes = run(args, args.cache_dir, log)
+        outcomes, modes, stats = run(args, args.cache_dir, log)
     else:
         with tempfile.TemporaryDirectory(prefix="localization-") as tmp:
-            outcomes, modes = run(args, Path(tmp), log)
+            outcomes, modes, stats = run(args, Path(tmp), log)
     console.print(example_table(outcomes, modes))
     console.print(summary_table(outcomes, modes, args.k))
+    per_1k = seconds_per_1k_chunks(stats)
+    console.print(
+        f"index time: {per_1k} s per 1,000 chunks ({sum(s.chunks for s in stats)} chunks in {len(stats)} repositories)"
+        if per_1k is not None
+        else "index time: all indexes came from --cache-dir",
+        highlight=False,
+    )
     result = {"n": len(outcomes), **accuracy([outcome.ranks[args.mode] for outcome in outcomes], args.k)}
+    result["index_s_per_1k_chunks"] = per_1k
     sys.stdout.flush()
     print(json.dumps(result))
 

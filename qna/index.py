@@ -13,7 +13,12 @@ cached by content hash, so ``--reindex`` and moved code cost no embedding.
 Secrets never enter the index: each file is read whole and scanned (:func:`my_llm.find_secrets`), and a
 secret's value is replaced by ``[REDACTED:<kind>]`` before the file is chunked, summarised, embedded or
 hashed (the manifest's hash is of the redacted text, so a file indexed before redaction existed is indexed
-again). One bad file never stops an index: a file that cannot be read, chunked, summarised or embedded is
+again). A file whose size and mtime (ns) are those recorded when it was last read is not read or scanned
+again (git's index does the same); a stat younger than RACY_NS is not recorded, since a change within the
+filesystem's timestamp granularity could leave it the same, and new secret rules
+(:func:`my_llm.secret_rules_version`) make every file be scanned again.
+
+One bad file never stops an index: a file that cannot be read, chunked, summarised or embedded is
 skipped and named in the report with the error; only the model's or embedder's own failures
 (:class:`my_llm.MyLLMError`: a server down, a key refused) stop the run, since every file would fail.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +35,13 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from my_llm import MyLLMError, RepoError, find_secrets, redact_secrets
-from my_llm.retrieval import HybridRetriever
+from my_llm import MyLLMError, RepoError, find_secrets, redact_secrets, secret_rules_version
+from my_llm.retrieval import HybridRetriever, reciprocal_rank_fusion
 from qna.chunking import Chunk, chunk_text, language_of
 from qna.files import SourceFile
 from qna.inplace import write_inside
 from qna.manifest import CachedEmbeddings, Manifest, sha256
+from qna.ranking import Ranking, defines, named_symbols, prior, split_question, wanted_kinds
 from qna.summaries import summarise_file
 
 COLLECTION = "repo"
@@ -46,6 +53,8 @@ BATCH_CHUNKS = 256
 EMBED_CHARS = 400
 # A summariser takes [(relpath, text)] and returns their summaries in order (structural or LLM).
 Summariser = Callable[[list[tuple[str, str]]], list[str]]
+# A file's stat is trusted on the next run only when its mtime was at least this old when it was read.
+RACY_NS = 2_000_000_000
 
 
 def index_folder(chroma_db_path: Path, repo: Path) -> Path:
@@ -94,6 +103,7 @@ class _Pending:
     digest: str
     chunks: list[Chunk]
     old_ids: list[str]
+    stat: str | None = None
 
 
 class RepoIndex:
@@ -108,6 +118,8 @@ class RepoIndex:
         summary_mode: the summary cache's key for this summariser (``structural`` or ``llm:<model>``).
         summaries_in_place: write ``script.md`` beside ``script.py`` (the seed's behaviour) instead of
             into the index folder; such files are listed in the manifest and never indexed as sources.
+        ranking: how hits are ordered (:class:`qna.ranking.Ranking`: the prior against tests/docs/examples,
+            definitions first, long questions split).
     """
 
     def __init__(
@@ -119,8 +131,11 @@ class RepoIndex:
         summary_mode: str = "structural",
         summaries_in_place: bool = False,
         embed_chars: int = EMBED_CHARS,
+        ranking: Ranking | None = None,
     ) -> None:
         self.repo, self.folder = repo.resolve(), folder
+        self.ranking = ranking or Ranking()
+        self._definitions: dict[tuple[str, int], list[ChunkHit]] = {}
         self.summariser, self.summary_mode, self.summaries_in_place = summariser, summary_mode, summaries_in_place
         self.embed_chars = embed_chars
         self.manifest = Manifest(folder / "manifest.sqlite3")
@@ -140,6 +155,9 @@ class RepoIndex:
         if self.manifest.get_meta("redacted") is None:  # summaries cached before redaction may quote secrets
             self.manifest.clear_summaries()
             self.manifest.set_meta("redacted", "my_llm.redact")
+        if self.manifest.get_meta("stats_rules") != secret_rules_version():  # new rules: scan every file again
+            self.manifest.clear_stats()
+            self.manifest.set_meta("stats_rules", secret_rules_version())
 
     @property
     def summaries_folder(self) -> Path:
@@ -170,13 +188,15 @@ class RepoIndex:
             on_file: called with each relpath once it is done (progress bars).
         """
         known, report, batch, seen = self.manifest.files(), IndexReport(), [], set()
+        stats, read_unchanged = self.manifest.stats(), []
         computed_before = self.embeddings.computed
         generated = self.generated_paths()
         for source in files:
             if source.relpath in generated:
                 continue
             seen.add(source.relpath)
-            pending = self._read(source, known.get(source.relpath, (None, [])), resummarise, report)
+            previous = (*known.get(source.relpath, (None, [])), stats.get(source.relpath))
+            pending = self._read(source, previous, resummarise, report, read_unchanged)
             if pending is None:
                 if on_file:
                     on_file(source.relpath)
@@ -187,14 +207,26 @@ class RepoIndex:
                 batch = []
         self._flush(batch, resummarise, report, on_file)
         self._drop([path for path in known if path not in seen], known, report)
+        self.manifest.save_stats(read_unchanged)
         report.embedded = self.embeddings.computed - computed_before
         return report
 
-    def _read(self, source: SourceFile, previous: tuple, resummarise: bool, report: IndexReport) -> _Pending | None:
-        """The file read whole, redacted and chunked; None when it is unchanged or cannot be (then reported)."""
-        previous_digest, old_ids = previous
+    def _read(
+        self, source: SourceFile, previous: tuple, resummarise: bool, report: IndexReport, read_unchanged: list
+    ) -> _Pending | None:
+        """The file read whole, redacted and chunked; None when it is unchanged or cannot be (then reported).
+
+        ``previous`` is (digest, chunk ids, stat) from the manifest; a file with the same stat is not read.
+        (relpath, stat) of a file read and found unchanged is appended to ``read_unchanged``.
+        """
+        previous_digest, old_ids, previous_stat = previous
         pending = _Pending(source.relpath, "", "", [], old_ids)
         try:
+            pending.stat = _stat_key(source.path)
+            same_stat = pending.stat is not None and pending.stat == previous_stat
+            if previous_digest is not None and same_stat and not resummarise:
+                report.unchanged += 1
+                return None
             text = source.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:  # gone or changed since discovery
             return self._fail(pending, "reading", error, report)
@@ -205,6 +237,8 @@ class RepoIndex:
         pending.text, pending.digest = text, sha256(text)
         if previous_digest == pending.digest and not resummarise:
             report.unchanged += 1
+            if pending.stat is not None:
+                read_unchanged.append((source.relpath, pending.stat))
             return None
         try:
             pending.chunks = chunk_text(source.relpath, text)
@@ -281,6 +315,7 @@ class RepoIndex:
                 pending.chunks = list({c.id: c for c in [*pending.chunks, summary_chunk]}.values())
         stored = self._isolated([pending for pending, _ in summarised], self._store, "embedding", report)
         self.manifest.mark_done((p.relpath, p.digest, [c.id for c in p.chunks]) for p, _ in stored)
+        self.manifest.save_stats((p.relpath, p.stat) for p, _ in stored if p.stat is not None)
         for pending, added in stored:
             report.chunks_added += added
             report.indexed.append(pending.relpath)
@@ -312,15 +347,19 @@ class RepoIndex:
     def search(self, question: str, k: int = 6, mode: str = "hybrid") -> list[ChunkHit]:
         """The ``k`` chunks (code or summaries) that best match ``question``, best first.
 
+        Ordered by :attr:`ranking`: chunks defining a symbol the question names come first (at most half of
+        ``k``, at least one), then the retriever's hits with tests/docs/examples files scored down (unless
+        the question is about them).
+
         Raises:
             RepoError: the index is empty.
         """
-        if not self.retriever.count():
-            raise RepoError(f"The index in {self.folder} is empty: run read-repo on the repository first.")
-        return [
-            ChunkHit(_chunk(hit.text, hit.metadata), hit.score)
-            for hit in self.retriever.search(question, k=k, mode=mode)
-        ]
+        hits = self._hits(question, max(4 * k, 50), mode)
+        first = self._named_definitions(question)[: max(1, k // 2)]
+        seen = {hit.chunk.id for hit in first}
+        top = hits[0].score if hits else 1.0
+        ranked = [ChunkHit(hit.chunk, top * (2 - i / max(1, len(first)))) for i, hit in enumerate(first)]
+        return (ranked + [hit for hit in hits if hit.chunk.id not in seen])[:k]
 
     def rank_files(
         self, question: str, k: int = 10, depth: int = 100, per_file: int = 3, mode: str = "hybrid"
@@ -329,19 +368,81 @@ class RepoIndex:
 
         A file scores the sum of its best ``per_file`` hit scores among the top ``depth`` hits, so a file
         with several matching chunks outranks one with a single lucky chunk ("SumP" rather than "MaxP"
-        aggregation of passage scores, Dai & Callan 2019).
+        aggregation of passage scores, Dai & Callan 2019); hits are scored as in :meth:`search` (the prior
+        against tests/docs/examples, long questions by parts) but without definitions first.
         """
         scores: dict[str, list[float]] = {}
-        for hit in self.search(question, k=depth, mode=mode):
+        for hit in self._hits(question, depth, mode):
             scores.setdefault(hit.chunk.path, []).append(hit.score)
         totals = {path: sum(sorted(values, reverse=True)[:per_file]) for path, values in scores.items()}
         return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:k]
+
+    def _hits(self, question: str, depth: int, mode: str) -> list[ChunkHit]:
+        """The retriever's top ``depth`` hits (fused over the question's parts when it is long), with the
+        prior against unwanted tests/docs/examples files applied, best first."""
+        if not self.retriever.count():
+            raise RepoError(f"The index in {self.folder} is empty: run read-repo on the repository first.")
+        parts = split_question(question, self.ranking)
+        runs = [self.retriever.search(text, k=depth, mode=mode) for text in [question, *parts]]
+        if len(runs) == 1:
+            found = [(doc, doc.score) for doc in runs[0]]
+        else:
+            by_id = {doc.id: doc for run in runs for doc in run}
+            fused = reciprocal_rank_fusion([[doc.id for doc in run] for run in runs])
+            found = [(by_id[doc_id], score) for doc_id, score in fused[:depth]]
+        wanted = wanted_kinds(question)
+        hits = [
+            ChunkHit(_chunk(doc.text, doc.metadata), score * prior(doc.metadata["path"], wanted, self.ranking))
+            for doc, score in found
+        ]
+        return sorted(hits, key=lambda hit: -hit.score)
+
+    def _defining(self, name: str) -> list[ChunkHit]:
+        """Code chunks whose symbols define ``name`` (found among the chunks that contain the word)."""
+        count = self.retriever.count()
+        key = (name, count)
+        if key not in self._definitions:
+            docs = self.retriever.search(name, k=count, mode="bm25")
+            self._definitions[key] = [
+                ChunkHit(_chunk(doc.text, doc.metadata), doc.score)
+                for doc in docs
+                if doc.metadata.get("kind") == "code" and defines(str(doc.metadata.get("symbol", "")), name)
+            ]
+        return self._definitions[key]
+
+    def _named_definitions(self, question: str) -> list[ChunkHit]:
+        """The chunks defining the symbols the question names, in the order it names them (a name defined in
+        more than ``ranking.max_definition_files`` files is skipped); within a name, code before
+        tests/docs/examples, then by path and the line where the chunk starts."""
+        if not self.ranking.definitions:
+            return []
+        wanted = wanted_kinds(question)
+        ordered: list[ChunkHit] = []
+        for name in named_symbols(question):
+            chunks = self._defining(name)
+            if len({hit.chunk.path for hit in chunks}) > self.ranking.max_definition_files:
+                continue
+            code_first = sorted(chunks, key=lambda hit: (hit.chunk.path, hit.chunk.start_line))
+            ordered.extend(sorted(code_first, key=lambda hit: -prior(hit.chunk.path, wanted, self.ranking)))
+        return list({hit.chunk.id: hit for hit in ordered}.values())
 
 
 def embed_text(chunk: Chunk, max_chars: int = EMBED_CHARS) -> str:
     """What the embedder sees for ``chunk``: ``"<path> <symbols>\n"`` then the chunk's first lines,
     ``max_chars`` characters in all."""
     return f"{chunk.path} {chunk.symbol}\n{chunk.text}"[:max_chars]
+
+
+def _stat_key(path: Path) -> str | None:
+    """``"<size>:<mtime_ns>"`` of ``path``, or None when its mtime is younger than RACY_NS (not to be trusted).
+
+    Raises:
+        OSError: the file cannot be stat'ed (gone since discovery).
+    """
+    stat = path.stat()
+    if time.time_ns() - stat.st_mtime_ns < RACY_NS:
+        return None
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def _chunk(text: str, meta: dict) -> Chunk:

@@ -4,6 +4,8 @@ Tables:
     files(path, sha256, chunk_ids)         path -> content hash -> the ids of its chunks in the collection
     embeddings(key, vector)                sha256(embedder + text) -> float32 vector bytes
     summaries(sha256, mode, text)          content hash + summary mode -> the file's summary
+    stats(path, stat)                      path -> "<size>:<mtime_ns>" when it was last read (read-repo skips
+                                           a file whose stat is unchanged: no read, no secret scan)
     meta(key, value)                       the embedder the collection was built with
 
 A file's row is written only after its chunks are in the collection, in one transaction, so an
@@ -26,6 +28,7 @@ CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, c
 CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS summaries (sha256 TEXT, mode TEXT, text TEXT NOT NULL, PRIMARY KEY (sha256, mode));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stats (path TEXT PRIMARY KEY, stat TEXT NOT NULL);
 """
 
 
@@ -55,14 +58,34 @@ class Manifest:
             )
 
     def forget(self, paths: Iterable[str]) -> None:
+        rows = [(path,) for path in paths]
         with self.db:
-            self.db.executemany("DELETE FROM files WHERE path = ?", [(path,) for path in paths])
+            self.db.executemany("DELETE FROM files WHERE path = ?", rows)
+            self.db.executemany("DELETE FROM stats WHERE path = ?", rows)
+
+    def stats(self) -> dict[str, str]:
+        """path -> ``"<size>:<mtime_ns>"`` of the file when it was last read (see :meth:`save_stats`)."""
+        return dict(self.db.execute("SELECT path, stat FROM stats"))
+
+    def save_stats(self, entries: Iterable[tuple[str, str]]) -> None:
+        """Record (path, ``"<size>:<mtime_ns>"``) for files whose row in ``files`` is up to date."""
+        rows = list(entries)
+        if rows:
+            with self.db:
+                self.db.executemany("INSERT OR REPLACE INTO stats VALUES (?, ?)", rows)
+
+    def clear_stats(self) -> None:
+        """Forget every file's stat: the next update reads and scans every file again."""
+        with self.db:
+            self.db.execute("DELETE FROM stats")
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
+        if self.get_meta(key) == value:
+            return  # no write transaction (and no fsync) when nothing changes: an unchanged re-index writes nothing
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
@@ -83,6 +106,7 @@ class Manifest:
         """Forget every file (``--reindex``); the caches are kept, since their keys are content hashes."""
         with self.db:
             self.db.execute("DELETE FROM files")
+            self.db.execute("DELETE FROM stats")
 
     def close(self) -> None:
         self.db.close()
