@@ -54,6 +54,8 @@ from server.logbook import Logbook
 
 log = logging.getLogger(__name__)
 
+_ISSUED: dict[tuple[str, str], int] = {}  # (namespace, conversation) -> the last version handed out
+_ISSUING = threading.Lock()
 REQUEST_EVENT = "code_request"
 RESULT_EVENT = "code_result"
 Event = tuple[str, dict[str, Any]]  # (name, data): token, attempt, done, error
@@ -161,6 +163,16 @@ class CodeService:
     def __init__(self, settings: Settings, logbook: Logbook, guard_mode: str = "rules") -> None:
         self.settings, self.logbook, self.guard_mode = settings, logbook, guard_mode
 
+    @staticmethod
+    def _next_version(namespace: str, conversation: str, logged_next: int) -> int:
+        """The next version number of a conversation: after what the log holds and after any version this
+        process handed to a job not logged yet, so two regenerate/feedback calls at the same instant get
+        different numbers (services are made per request; the numbers are kept per process)."""
+        with _ISSUING:
+            version = max(logged_next, _ISSUED.get((namespace, conversation), 0) + 1)
+            _ISSUED[namespace, conversation] = version
+            return version
+
     # -- the three actions, blocking -------------------------------------------------------------------------
 
     def start(self, namespace: str, request: CodeRequest) -> CodeOut:
@@ -212,7 +224,8 @@ class CodeService:
         chat = get_chat_model(found.request.model, self.settings)
         TARGETS[found.request.target].check(found.request)
         brief = Brief(found.request.description, found.request, chat)
-        return Job(namespace, conversation, found.next_version, "regenerate", brief, None, found.usage)
+        version = self._next_version(namespace, conversation, found.next_version)
+        return Job(namespace, conversation, version, "regenerate", brief, None, found.usage)
 
     def prepare_feedback(self, namespace: str, conversation: str, text: str) -> Job:
         """Check feedback: the injection rules only (unless the guard is off), then as :meth:`prepare_regenerate`.
@@ -233,7 +246,8 @@ class CodeService:
         target = TARGETS[found.request.target]
         target.check(found.request)
         brief = Brief(target.refine(found.request, found.last_code, text), found.request, chat)
-        return Job(namespace, conversation, found.next_version, "feedback", brief, text, found.usage)
+        version = self._next_version(namespace, conversation, found.next_version)
+        return Job(namespace, conversation, version, "feedback", brief, text, found.usage)
 
     # -- step 2: the work -------------------------------------------------------------------------------------
 

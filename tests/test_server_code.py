@@ -4,6 +4,7 @@ streaming and not) whose answers are known; the model prompt guard against the r
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import threading
 import time
@@ -265,3 +266,14 @@ def test_model_guard_with_the_real_llama_server(tmp_path, llama_server):
     finally:
         server.stop()
     assert "the classifier model failed" not in (tmp_path / "server.log").read_text()  # it was asked, it answered
+
+
+def test_simultaneous_regenerates_get_different_versions(running):
+    url, keys = running
+    conversation = post(url, keys["alice"], "/v1/code", {"description": "A function that squares a number."}).json()[
+        "conversation"
+    ]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(url, keys["alice"], f"/v1/code/{conversation}/regenerate"), range(4)))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    assert sorted(a.json()["version"] for a in answers) == [2, 3, 4, 5]
