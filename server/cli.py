@@ -38,7 +38,8 @@ def _sessions():
 
 @click.group()
 def main() -> None:
-    """my-llm-server: a REST API and an OpenAI-compatible logging proxy over my_llm."""
+    """my-llm-server: a REST API, an OpenAI-compatible logging proxy and web pages (sign in at /signin) over
+    my_llm."""
 
 
 @main.command()
