@@ -143,6 +143,7 @@ def test_history_lists_opens_and_deletes_with_a_confirmation(page, site, screens
     assert "What is 2+2?" in turns.nth(0).inner_text() and "stub reply" in turns.nth(1).inner_text()
     reply_meta = turns.nth(1).locator(".meta").inner_text()
     assert "gpt-4o-mini" in reply_meta and "7 in / 2 out tokens" in reply_meta and "$0.0000" in reply_meta
+    assert "Open its versions" not in page.content()  # a proxy conversation is no code conversation
     page.screenshot(path=screens / "conversation.png", full_page=True)
 
     page.click("text=Delete…")

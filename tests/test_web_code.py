@@ -158,6 +158,12 @@ def test_feedback_makes_version_2_and_the_conversation_page_lists_both(page, sit
     page.click("#regenerate")  # the conversation's page continues it too
     assert "x * x" in version(page, 3).locator(".source").inner_text()
 
+    code_page = page.url.split("?")[0]  # History opens it as turns, with a way back to its versions
+    conversation = code_page.rsplit("/", 1)[1]
+    page.goto(f"{url}/conversation?id={conversation}")
+    page.click("text=Open its versions on the code page")
+    assert page.url.split("?")[0] == code_page and page.locator("article.version").count() == 3
+
 
 def test_a_diagram_appears_beside_its_source_with_downloads(page, site, plantuml, screens):
     url = site
