@@ -156,3 +156,16 @@ def llama_server(tmp_path_factory):
     )
     with server:
         yield f"{server.url}/v1"
+
+
+@pytest.fixture(scope="module")
+def plantuml():
+    """Java, the PlantUML jar and bubblewrap are here; skips without them, unless CI, where it fails."""
+    from code_generation import PlantUMLUnavailableError, require_plantuml
+
+    try:
+        require_plantuml()
+    except PlantUMLUnavailableError as missing:
+        if emulators_required():
+            pytest.fail(str(missing))
+        pytest.skip(str(missing))

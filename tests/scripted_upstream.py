@@ -7,8 +7,7 @@ process (``ThreadingHTTPServer`` on a free port) serving ``POST /v1/chat/complet
         upstream.received   # every request body, in order
 
 Rules: the first whose ``match`` is in the last user message wins; its ``replies`` are given in turn, the last
-one repeating. No rule matches: ``"I cannot help."``. The same logic as ``tests/test_server_code.py``'s
-upstream, with the script handed in.
+one repeating. No rule matches: ``"I cannot help."``.
 """
 
 from __future__ import annotations

@@ -24,11 +24,9 @@ from code_generation import (
     generate_diagram,
     limit_reply_tokens,
     render_svg,
-    require_plantuml,
 )
 from my_llm import PubSubChatMessageHistory, get_chat_model
 from my_llm.testing import free_port
-from tests.conftest import emulators_required
 
 GOOD = "@startuml\nAlice -> Bob: hello\nBob --> Alice: hi\n@enduml\n"
 BROKEN = "@startuml\nAlice -> Bob: hello\nfoo bar {{\n@enduml\n"
@@ -36,17 +34,6 @@ BROKEN = "@startuml\nAlice -> Bob: hello\nfoo bar {{\n@enduml\n"
 RUNAWAY = (
     '@startuml\n!$s = "ab"\n!$i = 0\n!while $i < 22\n!$s = $s + $s\n!$i = $i + 1\n!endwhile\nA -> B : $s\n@enduml\n'
 )
-
-
-@pytest.fixture(scope="module")
-def plantuml():
-    """Java, the PlantUML jar and bubblewrap are here; skips without them, unless CI, where it fails."""
-    try:
-        require_plantuml()
-    except PlantUMLUnavailableError as missing:
-        if emulators_required():
-            pytest.fail(str(missing))
-        pytest.skip(str(missing))
 
 
 @pytest.fixture

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from my_llm.testing import free_port
+from tests.scripted_upstream import ScriptedUpstream
 from tests.test_server import auth, log_lines, new_key, server_env, start_server
 
 ADD_TESTS = (
@@ -34,69 +32,18 @@ SCRIPT = [
 ]
 
 
-class _Upstream(BaseHTTPRequestHandler):
-    """OpenAI-compatible chat completions from :data:`SCRIPT`, as JSON or as ``stream: true`` chunks (with a
-    usage chunk when ``stream_options.include_usage``); every request body is kept in ``received``."""
-
-    received: list[dict] = []
-    served: dict[str, int] = {}
-    lock = threading.Lock()
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def _send(self, status: int, body: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("content-type", kind)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        self._send(200, json.dumps({"object": "list", "data": [{"id": "gpt-4o-mini"}]}).encode(), "application/json")
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        last = body["messages"][-1]["content"]
-        rule = next((r for r in SCRIPT if r["match"] in last), None)
-        with _Upstream.lock:
-            _Upstream.received.append(body)
-            n = _Upstream.served.get(rule["match"], 0) if rule else 0
-            if rule:
-                _Upstream.served[rule["match"]] = n + 1
-        reply = rule["replies"][min(n, len(rule["replies"]) - 1)] if rule else "I cannot help."
-        usage = {"prompt_tokens": len(json.dumps(body["messages"]).split()), "completion_tokens": len(reply.split())}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        head = {"id": "chatcmpl-1", "created": int(time.time()), "model": "gpt-4o-mini"}
-        if not body.get("stream"):
-            choice = {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
-            answer = {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
-            return self._send(200, json.dumps(answer).encode(), "application/json")
-        pieces = [reply[i : i + 12] for i in range(0, len(reply), 12)]
-        chunks = [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
-        chunks += [{"index": 0, "delta": {"content": piece}, "finish_reason": None} for piece in pieces]
-        chunks += [{"index": 0, "delta": {}, "finish_reason": "stop"}]
-        events = [{**head, "object": "chat.completion.chunk", "choices": [choice]} for choice in chunks]
-        if (body.get("stream_options") or {}).get("include_usage"):
-            events.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": usage})
-        data = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
-        self._send(200, data.encode(), "text/event-stream")
-
-
 @pytest.fixture(scope="module")
 def upstream():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
+    """The scripted upstream (tests/scripted_upstream.py) answering from :data:`SCRIPT`."""
+    with ScriptedUpstream(SCRIPT) as scripted:
+        yield scripted
 
 
 @pytest.fixture
 def running(tmp_path, upstream):
     """A server over the scripted upstream with users alice and bob; the upstream's memory starts empty."""
-    _Upstream.received.clear()
-    _Upstream.served.clear()
-    env = server_env(tmp_path, upstream)
+    upstream.reset()
+    env = server_env(tmp_path, upstream.url)
     keys = {name: new_key(env, name) for name in ("alice", "bob")}
     server = start_server(env, tmp_path / "server.log")
     try:
@@ -127,7 +74,7 @@ def post(url: str, key: str, path: str, body: dict | None = None) -> httpx.Respo
     return httpx.post(f"{url}{path}", json=body, headers=auth(key), timeout=120)
 
 
-def test_stream_sends_tokens_then_done_shaped_like_the_json_answer(running):
+def test_stream_sends_tokens_then_done_shaped_like_the_json_answer(running, upstream):
     url, keys = running
     response, events = sse(url, keys["alice"], "/v1/code", {"description": "A function that squares a number.",
                                                             "stream": True})  # fmt: skip
@@ -138,7 +85,7 @@ def test_stream_sends_tokens_then_done_shaped_like_the_json_answer(running):
     done = events[-1][1]
     assert done["code"].rstrip() == "def square(x):\n    return x * x" and done["version"] == 1 and done["ok"] is None
     assert done["usage"]["requests"] == 1 and done["usage"]["completion_tokens"] > 0
-    assert _Upstream.received[-1]["stream"] is True
+    assert upstream.received[-1]["stream"] is True
     plain = post(url, keys["alice"], "/v1/code", {"description": "A function that squares a number."})
     assert plain.status_code == 200 and plain.headers["content-type"] == "application/json"
     assert set(plain.json()) == set(done) and set(plain.json()["usage"]) == set(done["usage"])
@@ -148,7 +95,7 @@ def test_stream_sends_tokens_then_done_shaped_like_the_json_answer(running):
     assert by_accept[-1][0] == "done"
 
 
-def test_regenerate_and_feedback_continue_the_session_with_versions(running, tmp_path):
+def test_regenerate_and_feedback_continue_the_session_with_versions(running, upstream, tmp_path):
     url, keys = running
     first = post(url, keys["alice"], "/v1/code", {"description": "A function that squares a number."}).json()
     conversation = first["conversation"]
@@ -160,7 +107,7 @@ def test_regenerate_and_feedback_continue_the_session_with_versions(running, tmp
     _, events = sse(url, keys["alice"], path, {"text": "use pow instead", "stream": True})
     refined = events[-1][1]
     assert events[-1][0] == "done" and refined["version"] == 3 and "pow(x, 2)" in refined["code"]
-    sent = _Upstream.received[-1]["messages"][-1]["content"]
+    sent = upstream.received[-1]["messages"][-1]["content"]
     assert "use pow instead" in sent and "return x ** 2" in sent  # the feedback and the previous (latest) code
     assert refined["total_usage"]["requests"] == 3
     assert refined["total_usage"]["prompt_tokens"] == sum(v["usage"]["prompt_tokens"] for v in (first, again, refined))
@@ -210,7 +157,7 @@ def test_refusals_and_bad_input_answer_json_before_any_stream(running):
     assert post(url, keys["alice"], path, {"text": ""}).status_code == 422  # empty feedback
 
 
-def test_with_tests_the_attempts_stream_failing_then_passing(running, tmp_path):
+def test_with_tests_the_attempts_stream_failing_then_passing(running, upstream, tmp_path):
     url, keys = running
     body = {"description": "A function add(a, b) that adds two numbers.", "tests": ADD_TESTS, "module": "adder",
             "stream": True}  # fmt: skip
@@ -226,11 +173,11 @@ def test_with_tests_the_attempts_stream_failing_then_passing(running, tmp_path):
     assert done["ok"] is True and done["code"].rstrip() == "def add(a, b):\n    return a + b"
     assert len(done["attempts"]) == 2
     assert done["usage"]["requests"] == 2
-    retry = _Upstream.received[-1]["messages"][-1]["content"]
+    retry = upstream.received[-1]["messages"][-1]["content"]
     assert "See the testing errors above" in retry and "assert" in retry  # the failure went back to the model
     feedback = post(url, keys["alice"], f"/v1/code/{done['conversation']}/feedback", {"text": "Add a docstring."})
     assert feedback.status_code == 200 and feedback.json()["version"] == 2  # the loop ran again on the feedback
-    assert "return a + b" in _Upstream.received[-2]["messages"][-1]["content"]
+    assert "return a + b" in upstream.received[-2]["messages"][-1]["content"]
 
 
 def test_model_guard_falls_back_to_the_rules_when_the_model_is_down(tmp_path):

@@ -10,8 +10,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from code_generation import PlantUMLUnavailableError, require_plantuml
-from tests.conftest import emulators_required
 from tests.scripted_upstream import ScriptedUpstream
 from tests.test_server import auth, log_lines, new_key, server_env, start_server
 from tests.test_server_code import post, sse
@@ -27,16 +25,6 @@ SCRIPT = [
     {"match": "PlantUML could not render", "replies": [FIXED]},
     {"match": "Draw this as a PlantUML diagram", "replies": [BROKEN, AGAIN]},
 ]
-
-
-@pytest.fixture(scope="module")
-def plantuml():
-    try:
-        require_plantuml()
-    except PlantUMLUnavailableError as missing:
-        if emulators_required():
-            pytest.fail(str(missing))
-        pytest.skip(str(missing))
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from code_generation import PlantUMLUnavailableError, require_plantuml
-from tests.conftest import emulators_required
 from tests.scripted_upstream import ScriptedUpstream
 from tests.test_server import cli, server_env, start_server
 from tests.test_server_code import ADD_TESTS, RIGHT_ADD, SQUARE, SQUARE_SET, WRONG_ADD
@@ -73,16 +71,6 @@ def page(browser):  # noqa: F811 (the fixture imported above)
         yield context.new_page()
     finally:
         context.close()
-
-
-@pytest.fixture(scope="module")
-def plantuml():
-    try:
-        require_plantuml()
-    except PlantUMLUnavailableError as missing:
-        if emulators_required():
-            pytest.fail(str(missing))
-        pytest.skip(str(missing))
 
 
 def ask(page, description: str, tests: str | None = None, target: str = "python", module: str = "solution") -> None:
