@@ -275,3 +275,27 @@ def test_register_only_when_open_registration_is_on(page, site, tmp_path, stub_u
         assert "dora\t" in cli(env, "users", "list").stdout
     finally:
         server.stop()
+
+
+def test_the_request_rate_starts_at_the_first_request_of_the_range():
+    from datetime import date, datetime, timezone
+
+    from my_llm import Record
+    from server.web.usage_data import comparison
+
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+    replies = [
+        Record.new(
+            "user-a",
+            "s",
+            "ai",
+            "x",
+            usage={"cost_usd": 0.01},
+            created_at=datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc),
+        )
+        for _ in range(4)
+    ]
+    fresh = comparison(replies, date(2026, 11, 1), date(2026, 11, 30), 4.05, now)
+    assert round(fresh.hours, 2) == 2.0 and round(fresh.requests_per_hour, 2) == 2.0  # 4 requests since 10:00
+    idle = comparison([], date(2026, 11, 1), date(2026, 11, 30), 4.05, now)
+    assert round(idle.hours) == 29 * 24 + 12 and idle.requests_per_hour == 0

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from my_llm import Record
+from my_llm import Record, parse_time
 from my_llm.bigquery import CostComparison, UsageReport, compare_costs
 
 DEFAULT_GPU_HOURLY = 4.05  # one A100 80GB rented by the hour, USD (the seed's figure)
@@ -107,12 +107,15 @@ def first_questions(records: Iterable[Record], conversations: set[tuple[str, str
 def comparison(
     replies: Sequence[Record], start: date, end: date, gpu_hourly: float, now: datetime | None = None
 ) -> CostComparison:
-    """The seed's comparison over the range: requests per hour measured from the start of ``start`` to the
-    end of ``end`` or ``now``, whichever is first; API USD per hour at that rate against ``gpu_hourly``; and
+    """The seed's comparison over the range: requests per hour measured from the start of ``start`` (or the
+    range's first request, when later: a server installed last week is not idle for the month before) to
+    the end of ``end`` or ``now``, whichever is first; API USD per hour at that rate against ``gpu_hourly``; and
     the rate (requests/hour) at which they cost the same (from the mean USD of a priced request; None when
     no request is priced)."""
     now = now or datetime.now(timezone.utc)
     since = datetime.combine(start, time.min, timezone.utc)
+    if replies:
+        since = max(since, min(parse_time(r.created_at) for r in replies))
     until = min(datetime.combine(end + timedelta(days=1), time.min, timezone.utc), now)
     priced = [r for r in replies if (r.usage or {}).get("cost_usd") is not None]
     totals = {
