@@ -12,8 +12,10 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from my_llm import PubSubChatMessageHistory, Record
 from my_llm.memory import (
+    CONTEXT_KEY,
     DOCUMENT_KEY,
     MEMORY_DOCUMENTS,
+    MEMORY_FUSION,
     QUESTION_TASK,
     DocumentSettings,
     document_tag,
@@ -21,6 +23,7 @@ from my_llm.memory import (
     memory_retriever,
     sync_records,
 )
+from my_llm.retrieval import HybridRetriever
 
 WHEN = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)
 
@@ -141,3 +144,33 @@ def test_settings_are_checked():
         DocumentSettings(turn_repeat=0)
     with pytest.raises(ValueError):
         DocumentSettings(bm25_before=-1)
+
+
+def test_shipped_documents_name_the_turns_they_carry_before_them_nearest_first():
+    records = conversation()
+    documents = {d.id: d for d in memory_documents(records)}
+    assert documents[records[6].id].metadata[CONTEXT_KEY] == f"{records[3].id} {records[2].id}"
+    assert documents[records[2].id].metadata[CONTEXT_KEY] == records[0].id
+    assert documents[records[0].id].metadata[CONTEXT_KEY] == ""
+    assert documents[records[4].id].metadata[CONTEXT_KEY] == ""  # a question_memory turn carries no neighbours
+    assert all(CONTEXT_KEY not in d.metadata for d in memory_documents(records, DocumentSettings(bm25_before=2)))
+    assert MEMORY_FUSION["context_key"] == CONTEXT_KEY and len(MEMORY_FUSION["context_weights"]) <= 2
+
+
+def test_a_turn_is_found_through_the_turn_after_it_that_quotes_it(settings):
+    """The question "what did Melanie ask" matches the reply's document (it carries the question as its
+    neighbour); with the memory's settings the question's own turn is credited through the reply."""
+    embeddings = HashEmbeddings()
+    memory = PubSubChatMessageHistory("credit", settings=settings, embeddings=embeddings)
+    memory.add_records(conversation())
+    memory.save_vectorstore_memory()
+    retriever = memory_retriever(memory, embeddings)
+    records = memory.records()
+    hits = retriever.search("powerful accepted", k=10)
+    scores = {hit.id: hit.score for hit in hits}
+    # "Powerful. I felt accepted." quotes "How was it?" first; "I am glad." quotes both, "How was it?" second
+    reply, asked, glad = records[3].id, records[2].id, records[6].id
+    plain = HybridRetriever(retriever.folder, embeddings, **{**MEMORY_FUSION, "context_weights": ()})
+    plain_scores = {hit.id: hit.score for hit in plain.search("powerful accepted", k=10)}
+    credit = 0.3 * plain_scores[reply] + 0.1 * plain_scores[glad]
+    assert credit > 0 and scores[asked] == pytest.approx(plain_scores.get(asked, 0.0) + credit)

@@ -302,3 +302,37 @@ def test_unknown_mode_and_bad_arguments_raise(filter_retriever, tmp_path, embedd
     with pytest.raises(ValueError, match="Collection name"):
         HybridRetriever(tmp_path / "x", embeddings, collection="m")
     assert filter_retriever.count() == len(FILTER_DOCS)  # nothing was written by the failed adds
+
+
+CONTEXT_DOCS = [  # "answer" quotes "question" as its context; only "answer" shares words with the query
+    ("question", "Melanie: What are you up to this weekend?", {"context": "", "kind": "turn"}),
+    ("answer", "Caroline: Baking sourdough bread in a hot oven.", {"context": "question", "kind": "turn"}),
+    ("other", "Bob: The football match ended in a draw.", {"context": "answer", "kind": "other"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "first"), [(None, "question"), ({"kind": "turn"}, "question"), ({"context": {"$ne": ""}}, "answer")]
+)
+def test_context_credit_lifts_the_turn_a_matching_document_quotes(tmp_path, embeddings, where, first):
+    """Only BM25 counts (dense weight 0) and each side offers one candidate, so "question" is in neither list:
+    it joins through "answer"'s context, with twice "answer"'s score, unless the filter excludes it."""
+    retriever = HybridRetriever(
+        tmp_path / "chroma", embeddings, dense_weight=0.0, candidates=1, context_key="context", context_weights=(2.0,)
+    )
+    ids, texts, metadatas = zip(*CONTEXT_DOCS, strict=True)
+    retriever.add(ids, texts, metadatas)
+    hits = retriever.search(QUERY, k=1, where=where)
+    assert [hit.id for hit in hits] == [first]
+    answer_score = 1 / (60 + 1)  # BM25 rank 1, weight 1
+    if first == "question":
+        assert hits[0].score == pytest.approx(2 * answer_score)
+        assert (hits[0].dense_rank, hits[0].bm25_rank) == (None, None)
+        assert hits[0].text == CONTEXT_DOCS[0][1] and hits[0].metadata["kind"] == "turn"
+    plain = HybridRetriever(tmp_path / "chroma", embeddings, dense_weight=0.0, candidates=1)
+    assert [hit.id for hit in plain.search(QUERY, k=1, where=where)] == ["answer"]  # no credit without the key
+
+
+def test_negative_context_weight_raises(tmp_path, embeddings):
+    with pytest.raises(ValueError, match="weights"):
+        HybridRetriever(tmp_path / "chroma", embeddings, context_key="context", context_weights=(0.3, -0.1))

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from my_llm.memory.request import ANSWER_RESERVE_TOKENS, history_that_fits, request_llm, turns_that_fit
     from my_llm.memory.summarise import SUMMARY_TASK, apply_summarise_to_memory
     from my_llm.memory.transcript import (
+        CONTEXT_KEY,
         MEMORY_DOCUMENTS,
         DocumentSettings,
         MemoryDocument,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "ANSWER_PROMPT": "my_llm.memory.question",
     "ANSWER_RESERVE_TOKENS": "my_llm.memory.request",
+    "CONTEXT_KEY": "my_llm.memory.transcript",
     "ContextAnswer": "my_llm.memory.answer",
     "DOCUMENT_KEY": "my_llm.memory.vectorstore",
     "DocumentSettings": "my_llm.memory.transcript",
@@ -66,6 +68,7 @@ _LAZY = {
 
 __all__ = [
     "ANSWER_PROMPT",
+    "CONTEXT_KEY",
     "DOCUMENT_KEY",
     "MEMORY_DOCUMENTS",
     "DocumentSettings",

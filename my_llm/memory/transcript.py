@@ -16,6 +16,7 @@ from datetime import datetime
 from my_llm.record import Record
 
 SPEAKERS = {"human": "user", "ai": "assistant"}
+CONTEXT_KEY = "context"  # metadata: the ids of the turns a document's BM25 text carries before its own
 
 
 def transcript_line(record: Record) -> str:
@@ -44,6 +45,9 @@ class DocumentSettings:
         embed_before: turns of the same session before it added to the embedded text, after the turn
             (the embedder reads at most 256 word pieces, so the turn comes first).
         date: whether the BM25 text carries the record's date (``8 May 2023``).
+        context_ids: whether the metadata ``context`` names the turns the BM25 text carries before the
+            turn: their record ids, nearest first, space-separated ("" when none), so that a search can
+            credit a turn with its neighbours' matches (``HybridRetriever``'s ``context_weights``).
 
     A document depends on the turns after it only through ``bm25_after``; with ``bm25_after = 0`` it is
     final when written, so saving after every turn stores exactly what saving once at the end would.
@@ -54,15 +58,19 @@ class DocumentSettings:
     bm25_after: int = 0
     embed_before: int = 0
     date: bool = False
+    context_ids: bool = False
 
     def __post_init__(self) -> None:
         if self.turn_repeat < 1 or min(self.bm25_before, self.bm25_after, self.embed_before) < 0:
             raise ValueError(f"{self}: turn_repeat must be >= 1 and the neighbour counts >= 0.")
 
 
-# Chosen on LoCoMo conversations 0-4 only: hybrid evidence recall@5 / @10 73.4 / 81.2 there, 68.5 / 77.3 on
-# conversations 5-9 (held out), 70.9 / 79.3 on all ten (benchmarks/locomo.py has the tuning table).
-MEMORY_DOCUMENTS = DocumentSettings(turn_repeat=3, bm25_before=2, bm25_after=0, embed_before=2, date=True)
+# Chosen on LoCoMo conversations 0-4 only: with MEMORY_FUSION, hybrid evidence recall@5 / @10 74.7 / 82.1
+# there, 70.5 / 78.5 on conversations 5-9 (held out), 72.6 / 80.3 on all ten (benchmarks/locomo.py has the
+# tuning table).
+MEMORY_DOCUMENTS = DocumentSettings(
+    turn_repeat=3, bm25_before=2, bm25_after=0, embed_before=2, context_ids=True, date=True
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,7 @@ def memory_documents(records: Sequence[Record], settings: DocumentSettings = MEM
     for i, record in enumerate(kept):
         turn = f"{speaker_of(record)}: {record.content}"
         before = after = embed_before = []
+        context: list[str] = []
         if i in place:
             session, n = place[i]
             members = sessions[session]
@@ -115,6 +124,7 @@ def memory_documents(records: Sequence[Record], settings: DocumentSettings = MEM
                 return [f"{speaker_of(kept[j])}: {kept[j].content}" for j in positions]
 
             before = turns(members[max(0, n - settings.bm25_before) : n])
+            context = [kept[j].id for j in reversed(members[max(0, n - settings.bm25_before) : n])]
             after = turns(members[n + 1 : n + 1 + settings.bm25_after])
             embed_before = turns(members[max(0, n - settings.embed_before) : n])
         own = f"{turn} ({_day(record)})" if settings.date else turn
@@ -128,6 +138,7 @@ def memory_documents(records: Sequence[Record], settings: DocumentSettings = MEM
                     "session_id": record.session_id,
                     "created_at": record.created_at,
                     "task": str(record.metadata.get("task", "")),
+                    **({CONTEXT_KEY: " ".join(context)} if settings.context_ids else {}),
                 },
             )
         )

@@ -89,17 +89,22 @@ class Bm25Index:
         self.masks: dict[str, np.ndarray] = {}
         self._positions: dict[str, int] | None = None
 
+    def positions(self) -> dict[str, int]:
+        """Document id -> its position in this index."""
+        if self._positions is None:
+            self._positions = {doc_id: i for i, doc_id in enumerate(self.ids)}
+        return self._positions
+
     def mask(self, ids: Iterable[str]) -> np.ndarray:
         """A ``bool`` array of shape ``(count,)``: True at the position of each of ``ids``.
 
         Ids this index does not hold (added after it was built) are ignored.
         """
-        if self._positions is None:
-            self._positions = {doc_id: i for i, doc_id in enumerate(self.ids)}
+        known = self.positions()
         import numpy as np
 
         allowed = np.zeros(self.count, dtype=bool)
-        positions = [self._positions[doc_id] for doc_id in ids if doc_id in self._positions]
+        positions = [known[doc_id] for doc_id in ids if doc_id in known]
         allowed[positions] = True
         return allowed
 

@@ -5,7 +5,8 @@ code chunks). The dense side is a persistent Chroma collection (cosine HNSW) hol
 LangChain ``Embeddings`` object that is passed in; Chroma's own embedder is never used (it downloads a
 model at run time). The BM25 side (:mod:`my_llm.retrieval.bm25`) indexes the same stored documents, built
 lazily once per retriever and kept in memory until the collection changes. The two ranked lists are fused
-by reciprocal rank fusion (:mod:`my_llm.retrieval.fusion`, Cormack, Clarke & Büttcher 2009).
+by reciprocal rank fusion (:mod:`my_llm.retrieval.fusion`, Cormack, Clarke & Büttcher 2009); optionally a
+document then passes a share of its fused score to the documents it carries as context (``context_key``).
 
 Metadata filters use Chroma's ``where`` language and Chroma decides them on both sides: the dense query
 carries the filter, and the BM25 side keeps only the ids ``collection.get(where=...)`` returns.
@@ -120,6 +121,11 @@ class HybridRetriever:
         dense_weight / bm25_weight: per-list RRF weights.
         candidates: how many documents each side contributes to the fusion (at least ``k``).
         bm25_k1 / bm25_b: BM25 term-saturation and length-normalisation (Robertson & Zaragoza 2009).
+        context_key / context_weights: neighbour credit in ``hybrid`` mode. A document whose metadata
+            ``context_key`` names other documents (space-separated ids, nearest first: those whose text it
+            carries as context) passes ``context_weights[j]`` times its fused score on to the j-th of them,
+            which may thereby enter the results (when they pass ``where``); a turn's evidence otherwise
+            loses ranks to the documents of the turns after it that quote it. None / () for none.
         settings: where the vectors live (``chroma_host``); ``Settings.from_env()`` when None.
         remote_collection: the collection's name on a server; :func:`~my_llm.retrieval.chroma.remote_collection_name`
             of ``collection`` and ``folder`` when None (``memory-<namespace>``, ``repo-<repo>-<hash>``).
@@ -146,18 +152,21 @@ class HybridRetriever:
         candidates: int = CANDIDATES,
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
+        context_key: str | None = None,
+        context_weights: Sequence[float] = (),
         settings: Settings | None = None,
         remote_collection: str | None = None,
     ) -> None:
         if not _COLLECTION_NAME.match(collection):
             raise ValueError(f"Collection name {collection!r} must be 3-512 characters of [A-Za-z0-9._-].")
-        if rrf_k < 0 or candidates < 1 or dense_weight < 0 or bm25_weight < 0:
+        if rrf_k < 0 or candidates < 1 or min(dense_weight, bm25_weight, *context_weights) < 0:
             raise ValueError("rrf_k and the weights must be >= 0 and candidates >= 1.")
         self.folder = Path(folder)
         self.embeddings = embeddings
         self.collection_name = collection
         self.rrf_k, self.dense_weight, self.bm25_weight = rrf_k, dense_weight, bm25_weight
         self.candidates, self.bm25_k1, self.bm25_b = candidates, bm25_k1, bm25_b
+        self.context_key, self.context_weights = context_key, tuple(context_weights)
         self.chroma_host = (settings or Settings.from_env()).chroma_host
         self.remote_collection = remote_collection or remote_collection_name(collection, self.folder)
         if not _COLLECTION_NAME.match(self.remote_collection):
@@ -301,7 +310,10 @@ class HybridRetriever:
         lexical = self._lexical(query, depth, where, count) if mode != "dense" else []
         if mode != "hybrid":
             return dense or lexical
-        return self._fuse(dense, lexical)[:k]
+        fused = self._fuse(dense, lexical)
+        if self.context_key and any(self.context_weights):
+            fused = self._credit_context(fused, where, count)
+        return fused[:k]
 
     def _dense(self, query: str, depth: int, where: dict | None) -> list[ScoredDocument]:
         with _chroma_rejects(where):
@@ -348,6 +360,29 @@ class HybridRetriever:
             ScoredDocument(index.ids[i], score, index.texts[i], dict(index.metadatas[i]), None, rank)
             for rank, (i, score) in enumerate(index.top(query, depth, allowed), start=1)
         ]
+
+    def _credit_context(self, fused: list[ScoredDocument], where: dict | None, count: int) -> list[ScoredDocument]:
+        """``fused`` re-scored: each document adds ``context_weights[j]`` times its score to the j-th document
+        its metadata ``context_key`` names; named documents outside ``fused`` join from the BM25 index
+        (when they pass ``where``). Best first; ties keep ``fused``'s order."""
+        index = self._bm25_index(count)
+        allowed = self._allowed(index, where) if where is not None else None
+        positions = index.positions()
+        scores = {doc.id: doc.score for doc in fused}
+        joined: dict[str, ScoredDocument] = {}
+        for doc in fused:
+            named = str(doc.metadata.get(self.context_key) or "").split()
+            for other, weight in zip(named, self.context_weights, strict=False):
+                if other not in scores and other not in joined:
+                    i = positions.get(other)
+                    if i is None or (allowed is not None and not allowed[i]):
+                        continue
+                    joined[other] = ScoredDocument(other, 0.0, index.texts[i], dict(index.metadatas[i]), None, None)
+                    scores[other] = 0.0
+                scores[other] += weight * doc.score
+        documents = [*fused, *joined.values()]
+        order = sorted(range(len(documents)), key=lambda n: -scores[documents[n].id])
+        return [replace(documents[n], score=scores[documents[n].id]) for n in order]
 
     def _fuse(self, dense: list[ScoredDocument], lexical: list[ScoredDocument]) -> list[ScoredDocument]:
         by_id = {doc.id: doc for doc in (*lexical, *dense)}
