@@ -265,6 +265,9 @@ def test_dead_upstream_is_a_502_and_the_turn_is_on_disk(tmp_path):
             response = httpx.post(f"{server.url}/v1/chat/completions", json=body, headers=auth(key), timeout=30)
             assert response.status_code == 502
             assert "unreachable" in response.json()["error"]["message"]
+            assert "your turn was logged" in response.json()["error"]["message"]
+        models = httpx.get(f"{server.url}/v1/models", headers=auth(key), timeout=30)
+        assert models.status_code == 502 and "turn" not in models.json()["error"]["message"]  # no turn to log
     finally:
         server.stop()
     assert [line["content"] for line in log_lines(tmp_path, "dave")] == ["hello False", "hello True"]

@@ -121,13 +121,11 @@ def _upstream_headers(state: ServerState) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def _dead_upstream(state: ServerState, error: httpx.HTTPError) -> JSONResponse:
+def _dead_upstream(state: ServerState, error: httpx.HTTPError, logged: str = "; your turn was logged") -> JSONResponse:
     base = state.config.upstream_base_url
     if isinstance(error, httpx.TimeoutException):
-        return error_response(504, f"The upstream {base} did not answer in time ({type(error).__name__}).")
-    return error_response(
-        502, f"The upstream {base} is unreachable ({type(error).__name__}: {error}); your turn was logged."
-    )
+        return error_response(504, f"The upstream {base} did not answer in time ({type(error).__name__}){logged}.")
+    return error_response(502, f"The upstream {base} is unreachable ({type(error).__name__}: {error}){logged}.")
 
 
 def _passthrough(response: httpx.Response, content: bytes) -> Response:
@@ -149,7 +147,7 @@ async def list_models(user: User, state: State) -> Response:
     try:
         response = await state.http.get(f"{state.config.upstream_base_url}/models", headers=_upstream_headers(state))
     except httpx.HTTPError as error:
-        return _dead_upstream(state, error)
+        return _dead_upstream(state, error, logged="")
     return _passthrough(response, response.content)
 
 
