@@ -5,6 +5,7 @@ streaming and not) whose answers are known; the model prompt guard against the r
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 
 import httpx
@@ -39,9 +40,9 @@ def upstream():
         yield scripted
 
 
-@pytest.fixture
-def running(tmp_path, upstream):
-    """A server over the scripted upstream with users alice and bob; the upstream's memory starts empty."""
+@contextlib.contextmanager
+def server_over(tmp_path, upstream: ScriptedUpstream):
+    """A server over ``upstream`` (its memory emptied first) with users alice and bob: ``(url, keys)``."""
     upstream.reset()
     env = server_env(tmp_path, upstream.url)
     keys = {name: new_key(env, name) for name in ("alice", "bob")}
@@ -50,6 +51,12 @@ def running(tmp_path, upstream):
         yield server.url, keys
     finally:
         server.stop()
+
+
+@pytest.fixture
+def running(tmp_path, upstream):
+    with server_over(tmp_path, upstream) as served:
+        yield served
 
 
 def sse(url: str, key: str, path: str, body: dict, **headers: str) -> tuple[httpx.Response, list[tuple[str, dict]]]:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.scripted_upstream import ScriptedUpstream
-from tests.test_server import auth, log_lines, new_key, server_env, start_server
-from tests.test_server_code import post, sse
+from tests.test_server import auth, log_lines
+from tests.test_server_code import post, server_over, sse
 
 SCENARIO = "A customer orders a book; the shop checks the stock and ships it."
 BROKEN = "```plantuml\n@startuml\nCustomer -> Shop: order book\nfoo bar {{\n@enduml\n```"
@@ -35,15 +35,8 @@ def upstream():
 
 @pytest.fixture
 def running(tmp_path, upstream, plantuml):
-    """A server over the scripted upstream with users alice and bob; the upstream's memory starts empty."""
-    upstream.reset()
-    env = server_env(tmp_path, upstream.url)
-    keys = {name: new_key(env, name) for name in ("alice", "bob")}
-    server = start_server(env, tmp_path / "server.log")
-    try:
-        yield server.url, keys
-    finally:
-        server.stop()
+    with server_over(tmp_path, upstream) as served:
+        yield served
 
 
 def test_a_broken_diagram_is_fed_back_and_the_second_renders(running, upstream, tmp_path):
