@@ -1,6 +1,6 @@
 """Benchmark: read-repo indexing speed against LangChain's naive pipeline, on a real corpus.
 
-    .venv/bin/python benchmarks/index_speed.py [--corpus DIR] [--embeddings local] [--help-runs 5]
+    .venv/bin/python benchmarks/index_speed.py [--corpus DIR] [--embeddings SPEC] [--help-runs 5]
 
 The corpus defaults to the installed ``langchain_core`` package source (.py files). In one run, each
 step in its own fresh process (so peak RSS and start-up are per step):
@@ -147,7 +147,11 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the machine is shared: do not spin on idle cores
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default=str(Path(langchain_core.__file__).parent), help="folder to index")
-    parser.add_argument("--embeddings", default="local", help="our embeddings spec [local]")
+    from qna.index import REPO_EMBEDDINGS
+
+    parser.add_argument(
+        "--embeddings", default=REPO_EMBEDDINGS, help=f"our embeddings spec [{REPO_EMBEDDINGS}: read-repo's default]"
+    )
     parser.add_argument("--naive-embeddings", default="local:sentence-transformers", help="the naive pipeline's")
     parser.add_argument("--help-runs", type=int, default=5, help="runs of each --help [5]")
     args = parser.parse_args()

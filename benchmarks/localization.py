@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/localization.py --data benchmarks/data/localization_dev.jsonl \
         [--k 1,3,5,10] [--mode hybrid|dense|bm25] [--all-modes] [--cache-dir DIR] [--threads N] \
-        [--sdist-cache DIR]
+        [--sdist-cache DIR] [--embeddings SPEC]
 
 Each line of the data file is one example:
     {"id": "click-1903", "repo_dir": "site-packages:click", "query": "<issue text>", "gold_files": ["core.py"]}
@@ -14,12 +14,13 @@ says when it downloads), or a path (relative paths are read from the data file's
 are POSIX paths relative to that folder. Other keys (``source``, ``fix``, ...) are ignored.
 
 For each distinct ``repo_dir`` the ``.py`` files are indexed once with ``qna.index.RepoIndex`` (tree-sitter
-chunks + structural summaries, local all-MiniLM-L6-v2 embeddings). For each example the query is searched
-(top ``--hits`` chunks, doubled until at least ``max(k)`` distinct files are ranked or the index runs out),
-hits are collapsed to distinct files (``RepoIndex.rank_files``: a file scores the sum of its best three
-hit scores, with read-repo's shipped ranking, :class:`qna.ranking.Ranking`: tests/docs/examples files
-scored down, long reports also searched part by part), and the example is a hit at k when EVERY gold file
-ranks within the top k (file-level Acc@k, as in the SWE-bench file-localization figures below).
+chunks + structural summaries, read-repo's embedder: int8 all-MiniLM-L6-v2 unless ``--embeddings``). For each
+example the query is searched (top ``--hits`` chunks, doubled until at least ``max(k)`` distinct files are
+ranked or the index runs out), hits are collapsed to distinct files (``RepoIndex.rank_files``: a file scores
+the sum of its best three hit scores, with read-repo's shipped ranking, :class:`qna.ranking.Ranking`:
+tests/docs/examples files scored down, long reports also searched part by part), and the example is a hit at k
+when EVERY gold file ranks within the top k (file-level Acc@k, as in the SWE-bench file-localization figures
+below).
 
 Prints a table per example (gold file, its rank per mode) and a summary table (with the expected Acc@k of
 a random file order, the floor that repository size sets), then as the LAST line one
@@ -51,7 +52,7 @@ from rich.table import Table
 
 from my_llm import get_embeddings
 from qna.files import discover, parse_extensions
-from qna.index import RepoIndex, index_folder
+from qna.index import REPO_EMBEDDINGS, RepoIndex, index_folder
 
 MODES = ("hybrid", "dense", "bm25")
 SITE_PACKAGES = "site-packages:"
@@ -303,6 +304,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--sdist-cache", type=Path, default=None, help="where sdist: repos are unpacked [$TMPDIR/localization-sdists]"
     )
     parser.add_argument(
+        "--embeddings", default=REPO_EMBEDDINGS, help=f"embeddings spec, as MY_LLM_EMBEDDINGS takes it [{REPO_EMBEDDINGS}: read-repo's]"
+    )
+    parser.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for embedding [all cores]"
     )
     args = parser.parse_args(argv)
@@ -311,13 +315,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def load_embeddings(threads: int):
-    """The local embedder, loaded now and using ``threads`` CPU threads (fewer when the machine is shared).
+def load_embeddings(threads: int, spec: str = REPO_EMBEDDINGS):
+    """The embedder of ``spec``, loaded now and using ``threads`` CPU threads (fewer when the machine is shared).
 
     The ONNX embedder (the default) takes its thread count before it loads; a sentence-transformers
     embedder gets it through torch after loading.
     """
-    embeddings = get_embeddings("local")
+    embeddings = get_embeddings(spec)
     if hasattr(embeddings, "threads"):
         embeddings.threads = threads
     embeddings.embed_query("warm up")  # loads the model
@@ -334,7 +338,7 @@ def run(
     """Index each repository once, then rank files for every example in every requested mode."""
     examples = load_examples(args.data)
     modes = (args.mode, *(m for m in MODES if m != args.mode)) if args.all_modes else (args.mode,)
-    embeddings = load_embeddings(args.threads)
+    embeddings = load_embeddings(args.threads, args.embeddings)
     indexes: dict[str, tuple[RepoIndex, int]] = {}
     outcomes, stats = [], []
     for example in examples:

@@ -35,7 +35,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from my_llm import MyLLMError, RepoError, find_secrets, redact_secrets, secret_rules_version
+from my_llm import MyLLMError, RepoError, Settings, find_secrets, get_embeddings, redact_secrets, secret_rules_version
 from my_llm.retrieval import HybridRetriever, reciprocal_rank_fusion
 from qna.chunking import Chunk, chunk_text, language_of
 from qna.files import SourceFile
@@ -45,6 +45,11 @@ from qna.ranking import Ranking, defines, named_symbols, prior, split_question, 
 from qna.summaries import summarise_file
 
 COLLECTION = "repo"
+# The embedder of code indexes when MY_LLM_EMBEDDINGS is unset: the bundled all-MiniLM-L6-v2, int8-quantised
+# (my_llm.models.onnx_embedder). Measured 2026-11-30 with benchmarks/localization.py, float32 -> int8, file
+# Acc@1/3/5/10: whole-repository dev set (30 reports) 70.0/93.3/93.3/96.7 -> 73.3/93.3/93.3/96.7, 15.9 -> 10.9 s
+# per 1,000 chunks. Memory keeps float32 ("local"): on LoCoMo int8 lost half a point of recall@10.
+REPO_EMBEDDINGS = "local:int8"
 BATCH_CHUNKS = 256
 # Characters of a chunk that are embedded (BM25 and the answer see all of it). About 115 MiniLM tokens of
 # code: the path, symbol names, signature and docstring that a question's words meet. The rest of a
@@ -55,6 +60,16 @@ EMBED_CHARS = 400
 Summariser = Callable[[list[tuple[str, str]]], list[str]]
 # A file's stat is trusted on the next run only when its mtime was at least this old when it was read.
 RACY_NS = 2_000_000_000
+
+
+def repo_embeddings(settings: Settings | None = None) -> Embeddings:
+    """The embedder of code indexes: ``MY_LLM_EMBEDDINGS`` when set, else :data:`REPO_EMBEDDINGS`.
+
+    Raises:
+        ModelUnavailableError: see :func:`my_llm.get_embeddings`.
+    """
+    settings = settings or Settings.from_env()
+    return get_embeddings(settings.embeddings or REPO_EMBEDDINGS, settings=settings)
 
 
 def index_folder(chroma_db_path: Path, repo: Path) -> Path:

@@ -152,9 +152,9 @@ def main(repo: Path, reindex, ext, ignore, summary_mode, resummarise, summaries_
     tokens, passwords, private keys) are indexed as [REDACTED:<kind>]; questions and answers are redacted
     the same way before they are sent, printed or logged.
     """
-    from my_llm import PubSubChatMessageHistory, default_chat_spec, get_chat_model, get_embeddings, model_label
+    from my_llm import PubSubChatMessageHistory, default_chat_spec, get_chat_model, model_label
     from my_llm.models import context_tokens
-    from qna.index import RepoIndex, index_folder, structural_summaries
+    from qna.index import RepoIndex, index_folder, repo_embeddings, structural_summaries
     from qna.summaries import llm_summariser
 
     console = Console(stderr=True)
@@ -176,7 +176,7 @@ def main(repo: Path, reindex, ext, ignore, summary_mode, resummarise, summaries_
         chat = get_chat_model(spec, settings)
         summariser = llm_summariser(chat, context_tokens(chat)) if summary_mode == "llm" else structural_summaries
         mode = f"llm:{model_label(spec)}" if summary_mode == "llm" else "structural"
-        index = RepoIndex(repo, index_folder(settings.chroma_db_path, repo), get_embeddings(settings=settings),
+        index = RepoIndex(repo, index_folder(settings.chroma_db_path, repo), repo_embeddings(settings),
                           summariser, mode, summaries_in_place)  # fmt: skip
         if reindex:
             index.reset()

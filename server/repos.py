@@ -22,10 +22,10 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 from sqlalchemy.orm import sessionmaker
 
-from my_llm import MyLLMError, default_chat_spec, get_chat_model, get_embeddings, model_label, redact_secrets
+from my_llm import MyLLMError, default_chat_spec, get_chat_model, model_label, redact_secrets
 from qna.answer import answer_question
 from qna.files import discover
-from qna.index import ChunkHit, RepoIndex, index_folder
+from qna.index import ChunkHit, RepoIndex, index_folder, repo_embeddings
 from server.config import ServerSettings
 from server.conversation_log import ConversationLog
 from server.logbook import Logbook
@@ -118,7 +118,7 @@ class RepoService:
         with self._lock:
             if repo.id not in self._indexes:
                 if self._embeddings is None:
-                    self._embeddings = get_embeddings(settings=self.config.settings)
+                    self._embeddings = repo_embeddings(self.config.settings)
                 path = Path(repo.path)
                 index = RepoIndex(path, index_folder(self.config.settings.chroma_db_path, path), self._embeddings)
                 self._indexes[repo.id] = (index, threading.Lock())

@@ -12,7 +12,7 @@ from langchain_core.embeddings import Embeddings
 
 from my_llm import Settings, get_embeddings
 from qna.files import discover
-from qna.index import RepoIndex, index_folder
+from qna.index import RepoIndex, index_folder, repo_embeddings
 from qna.read_repo import main
 
 READ_REPO = str(Path(sys.executable).with_name("read-repo"))
@@ -49,6 +49,15 @@ def test_ask_prints_an_answer_with_sources_and_logs_both(small_repo, settings):
     again = _run(str(small_repo), "--ask", question)
     assert again.returncode == 0, again.stderr
     assert "0 files indexed (0 new chunks, 0 embedded), 3 unchanged" in " ".join(again.stderr.split())
+    index = RepoIndex(small_repo, index_folder(settings.chroma_db_path, small_repo), repo_embeddings(settings))
+    assert index.manifest.get_meta("embeddings").startswith("onnx-int8:")  # the CLI embedded with int8
+
+
+def test_code_indexes_embed_with_int8_unless_my_llm_embeddings_says_otherwise(isolated_env, monkeypatch):
+    assert repo_embeddings().model_name.startswith("onnx-int8:")
+    monkeypatch.setenv("MY_LLM_EMBEDDINGS", "local")
+    assert repo_embeddings().model_name.startswith("onnx:")
+    assert get_embeddings().model_name.startswith("onnx:")  # memory's default stays float32
 
 
 @pytest.mark.slow
