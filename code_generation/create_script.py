@@ -7,23 +7,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 if __package__ in (None, ""):  # run as a script: make the project root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from code_generation import (
-    Attempt,
-    Generation,
-    LoopOptions,
-    SandboxLimits,
-    UsageReport,
-    generate_script,
-    generate_tests,
-    limit_reply_tokens,
-)
-from my_llm import MyLLMError, PubSubChatMessageHistory, Settings, default_chat_spec, get_chat_model, validate_namespace
+from my_llm import MyLLMError, Settings, validate_namespace
+
+if TYPE_CHECKING:  # the library (LangChain) is imported inside the command: `create-script --help` is fast
+    from code_generation import Attempt, Generation, UsageReport
 
 EXIT_TESTS_FAIL = 1
 EXIT_ERROR = 3
@@ -50,6 +44,9 @@ def print_attempt(attempt: Attempt) -> None:
 
 
 def _chat(ctx: click.Context, spec: str, settings: Settings, max_tokens: int | None):
+    from code_generation import limit_reply_tokens
+    from my_llm import get_chat_model
+
     given = (ctx.obj or {}).get("chat")  # a caller (a test, a notebook) may hand in its own chat model
     if given is None and spec == "local":
         click.echo(
@@ -62,6 +59,8 @@ def _chat(ctx: click.Context, spec: str, settings: Settings, max_tokens: int | N
 
 def write_tests(prompt: str, output_file: Path, test_file: Path, chat, history) -> None:
     """The seed's first step: no test file yet, so write one, show it, and stop."""
+    from code_generation import generate_tests
+
     click.echo(f"No test file at {test_file}: writing one from the prompt first.")
     source, usage = generate_tests(prompt, output_file, test_file, chat, history, on_request=print_usage)
     click.echo(f"== {test_file} ==\n{source}")
@@ -160,6 +159,9 @@ def main(
       create-script "Create a function that returns the sum of all prime numbers below a given number n" \\
           examples/prime_sum/prime_sum.py --test_file examples/prime_sum/test_prime_sum.py
     """
+    from code_generation import LoopOptions, SandboxLimits, generate_script
+    from my_llm import PubSubChatMessageHistory, default_chat_spec
+
     if not prompt.strip():
         raise click.UsageError("PROMPT is empty: say what the code should do.")
     try:

@@ -16,7 +16,7 @@ HEAVY = ("langchain_core", "langchain_openai", "langchain", "chromadb", "onnxrun
          "sqlglot", "numpy")  # fmt: skip
 LAZY_FACES = sorted(
     ".".join(path.parent.relative_to(ROOT).parts)
-    for package in ("my_llm", "evaluation")
+    for package in ("my_llm", "evaluation", "code_generation")
     for path in (ROOT / package).rglob("__init__.py")
     if "lazy_face(" in path.read_text()
 )
@@ -30,11 +30,15 @@ def fresh(code: str) -> str:
 
 
 def test_the_faces_that_matter_are_lazy():
-    assert {"my_llm", "my_llm.models", "my_llm.retrieval", "my_llm.memory", "my_llm.history"} <= set(LAZY_FACES)
+    assert {"my_llm", "my_llm.models", "my_llm.retrieval", "my_llm.memory", "my_llm.history", "code_generation"} <= set(
+        LAZY_FACES
+    )
 
 
 @pytest.mark.parametrize(
-    "modules", [["my_llm"], LAZY_FACES, ["my_llm.cli"], ["qna.read_repo"], ["evaluation.cli"]], ids=str
+    "modules",
+    [["my_llm"], LAZY_FACES, ["my_llm.cli"], ["qna.read_repo"], ["evaluation.cli"], ["code_generation.create_script"]],
+    ids=str,
 )
 def test_importing_loads_no_heavy_library(modules):
     code = f"""
