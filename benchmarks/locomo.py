@@ -70,13 +70,48 @@ kept only with > 0.5 points at @5 or @10 and no loss at the other (hybrid R@5 / 
     dedup (MMR-like): a document demoted below the rest when a turn within 1 / 3 of it in its session
       ranks higher: 56.8 / 60.3, 44.5 / 46.3 (evidence is often next to a better-ranked neighbour: hence the credit)
 
-The shipped settings, run once on 5-9 and on all ten after they were fixed (ONNX float32, this script's defaults):
+Third round (after the second round's held-out @10 missed 80 by 1.5 points), on 0-4 only; kept only with
+> 0.5 points at @10, no loss at @5, and @10 not down on any of the five conversations (hybrid R@5 / R@10;
+base 74.7 / 82.1; ranks recomputed exactly in numpy, within 0.1 of this script):
+    speaker prior (HybridRetriever speaker_key / speaker_weight, metadata "speaker"): a question naming
+      exactly one speaker is split into who and what: the dense query leaves the name (and its 's) out, and
+      that speaker's turns get 1.3 times their final score                                SHIPPED  75.2 / 83.6
+      (this script; per conversation 0-4, @5 +0.6 -1.1 +1.7 +0.1 +1.4, @10 +2.9 +1.7 +0.5 +0.4 +2.4 (--conversations
+      i-i, --speaker-weight 0 vs 0.3); per category @10: multi-hop 43.8 -> 45.9, temporal 85.8 -> 87.1,
+      open-domain 36.9 -> 44.9, single-hop 91.8 -> 92.4, adversarial 93.9 -> 95.6, but adversarial @5
+      88.0 -> 81.4: those questions often name the wrong speaker on purpose)
+      (factor 1.2 / 1.25 / 1.4 / 1.5 / 1.7: 74.8 / 83.0, 75.4 / 83.2, 75.1 / 83.7, 74.4 / 83.8, 73.4 / 83.7;
+      name out of the dense query whenever any speaker is named: 75.2 / 83.5; name replaced by "they" /
+      "someone": 75.1 / 83.4, 75.2 / 83.6)
+    the prior alone, names kept in the dense query, factor 1.1 / 1.3 / 1.5: 74.9 / 82.2, 74.3 / 82.8, 73.6 / 82.8;
+      additive (+0.02-0.1 of the top score): 74.7-74.9 / 82.1-82.6
+    names out of the dense query alone (no prior): 73.8 / 81.9 ("they": 73.4 / 82.1)
+    BM25 k1 0.9 / 1.5 / 2.0 (was 1.2): 74.4 / 82.0, 74.3 / 81.8, 74.2 / 81.4; with the prior (0.9 / 1.5):
+      75.0 / 83.5, 74.9 / 83.5
+    session evidence (hierarchical): every candidate turn gets lambda times its session's best / top-3-sum
+      fused score, lambda 0.05-0.3: 74.5-75.0 / 81.9-82.0, 74.4-74.9 / 82.0-82.5; with the prior (0.1):
+      75.2 / 83.7, 75.2 / 83.5
+    a second dense list, the turn embedded alone (no neighbours), RRF weight 0.1-0.5: 73.7-74.8 / 82.1-82.7;
+      max of the two cosines: 73.8 / 81.3; with the prior (0.2): 75.7 / 84.3, @5 down on 3 of the five
+      (-0.1 to -0.5): not shipped (it would also embed every turn twice and need a second collection)
+    with the prior, retuned fusion: b 0.4 / 0.6: 75.4 / 83.6, 74.9 / 83.7; dense weight 0.4 / 0.6: 74.8 / 82.9,
+      75.4 / 83.9; RRF k 20: 74.3 / 83.0; credit 0.4 / 0.1: 75.1 / 83.6 (kept as they were)
+
+The shipped settings (third round, with the speaker prior), run once on all ten after they were fixed
+(2026-11-30; ONNX float32, this script's defaults; 5-9 seen for the third time, no 5-9 figure looked at while
+choosing):
     conversations   questions   hybrid R@5 / R@10   BM25 alone    dense alone   query p50
-    0-4 (tuned)       997         74.7 / 82.1        70.1 / 78.6   46.9 / 56.3
-    5-9 (held out)    981         70.5 / 78.5        68.3 / 75.3   40.9 / 49.4
-    all ten          1978         72.6 / 80.3        69.2 / 77.0   43.9 / 52.9    9.1 ms
-(5-9 alone gave 70.4 / 78.5, 9.2 ms: Chroma's HNSW is not bit-for-bit repeatable.) The held-out @5 meets
-issue 18's target (70); @10 misses 80 by 1.5 points. Before the neighbour credit (first round): 0-4
+    0-4 (tuned)       997         75.3 / 83.6        70.1 / 78.6   46.9 / 56.3
+    5-9 (held out)    981         73.5 / 80.1        68.3 / 75.3   40.9 / 49.4
+    all ten          1978         74.4 / 81.9        69.2 / 77.0   43.9 / 52.9    9.0 ms
+The held-out split meets issue 18's targets (70 / 80), @10 by 0.1 point: within the run-to-run wobble of
+Chroma's HNSW (below), so read it as "at the target", not above it. All ten by category, @5 / @10: multi-hop
+36.7 / 46.1, adversarial 82.2 / 94.1 (the prior costs adversarial @5: those questions name the wrong speaker).
+Second round (the neighbour credit, before the speaker prior), run once the same way:
+    0-4 (tuned)       997         74.7 / 82.1
+    5-9 (held out)    981         70.5 / 78.5
+    all ten          1978         72.6 / 80.3                                     9.1 ms
+(5-9 alone gave 70.4 / 78.5, 9.2 ms: Chroma's HNSW is not bit-for-bit repeatable.) Before the neighbour credit (first round): 0-4
 73.4 / 81.2, 5-9 68.5 / 77.3, all 70.9 / 79.3, 11.4 ms; the old script's 72.3 / 80.3 were tuned on all ten
 with documents the product did not store. First-round figures with other runtimes of the same weights
 (--embeddings, without the credit), hybrid R@5 / R@10 on 0-4, 5-9, all, and query p50 (a busy machine):
@@ -315,6 +350,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rrf-k", type=int, help="override: RRF constant k")
     parser.add_argument("--dense-weight", type=float, help="override: RRF weight of the dense list")
     parser.add_argument("--bm25-b", type=float, help="override: BM25 length normalisation b")
+    parser.add_argument("--bm25-k1", type=float, help="override: BM25 term-frequency saturation k1")
+    parser.add_argument("--speaker-weight", type=float, help="override: speaker prior weight (0: none)")
     return parser.parse_args()
 
 
@@ -325,7 +362,13 @@ def overrides_of(args: argparse.Namespace) -> Overrides:
         given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
         documents = DocumentSettings(**{**MEMORY_DOCUMENTS.__dict__, **given})
     fusion = None
-    pairs = {"rrf_k": args.rrf_k, "dense_weight": args.dense_weight, "bm25_b": args.bm25_b}
+    pairs = {
+        "rrf_k": args.rrf_k,
+        "dense_weight": args.dense_weight,
+        "bm25_b": args.bm25_b,
+        "bm25_k1": args.bm25_k1,
+        "speaker_weight": args.speaker_weight,
+    }
     if any(value is not None for value in pairs.values()):
         fusion = {**MEMORY_FUSION, **{key: value for key, value in pairs.items() if value is not None}}
     return Overrides(documents, fusion)

@@ -171,7 +171,11 @@ def test_an_answer_cites_the_records_of_another_machine_from_the_shared_store(ch
     assert "ops/deploy" not in (bob / "team-answers" / "messages.jsonl").read_text()  # only the server has it
 
 
-@pytest.mark.parametrize("settings", [MEMORY_DOCUMENTS, DocumentSettings(turn_repeat=2, date=False)], ids=str)
+@pytest.mark.parametrize(
+    "settings",
+    [MEMORY_DOCUMENTS, DocumentSettings(turn_repeat=2, date=False), DocumentSettings(turn_repeat=2, date=True)],
+    ids=str,
+)
 def test_a_shared_hit_reads_back_as_the_record_it_was_built_from(settings):
     first = Record.new("team", "s1", "human", "Where is the key? (8 May 2023)")
     second = Record.new("team", "s1", "ai", "In the vault.\nUnder ops/deploy.")

@@ -17,6 +17,7 @@ from my_llm.memory import (
     MEMORY_DOCUMENTS,
     MEMORY_FUSION,
     QUESTION_TASK,
+    SPEAKER_KEY,
     DocumentSettings,
     document_tag,
     memory_documents,
@@ -155,6 +156,38 @@ def test_shipped_documents_name_the_turns_they_carry_before_them_nearest_first()
     assert documents[records[4].id].metadata[CONTEXT_KEY] == ""  # a question_memory turn carries no neighbours
     assert all(CONTEXT_KEY not in d.metadata for d in memory_documents(records, DocumentSettings(bm25_before=2)))
     assert MEMORY_FUSION["context_key"] == CONTEXT_KEY and len(MEMORY_FUSION["context_weights"]) <= 2
+
+
+def test_shipped_documents_carry_their_speaker_for_the_speaker_prior():
+    records = conversation()
+    documents = {d.id: d for d in memory_documents(records)}
+    assert documents[records[0].id].metadata[SPEAKER_KEY] == "Caroline"
+    assert documents[records[2].id].metadata[SPEAKER_KEY] == "Melanie"
+    assert documents[records[4].id].metadata[SPEAKER_KEY] == "user"  # named so by the record itself
+    unnamed = [Record.new("docs", "c", "human", "How do I add a user?"), Record.new("docs", "c", "ai", "Use adduser.")]
+    assert all(SPEAKER_KEY not in d.metadata for d in memory_documents(unnamed))  # roles are not names
+    assert all(SPEAKER_KEY not in d.metadata for d in memory_documents(records, DocumentSettings(bm25_before=2)))
+    assert MEMORY_FUSION["speaker_key"] == SPEAKER_KEY and MEMORY_FUSION["speaker_weight"] > 0
+
+
+def test_a_question_naming_a_speaker_favours_their_turns(settings):
+    """With the memory's settings (BM25 alone, so that the dense query's leaving the name out changes nothing),
+    "How was Caroline's day?" multiplies the scores of Caroline's turns by 1 + speaker_weight and leaves
+    Melanie's (which quote Caroline's) as they are without the prior."""
+    embeddings = HashEmbeddings()
+    memory = PubSubChatMessageHistory("speaker", settings=settings, embeddings=embeddings)
+    memory.add_records(conversation())
+    memory.save_vectorstore_memory()
+    folder = memory_retriever(memory, embeddings).folder
+    where, query = {"task": {"$ne": QUESTION_TASK}}, "How was Caroline's day?"
+    retriever = HybridRetriever(folder, embeddings, **{**MEMORY_FUSION, "dense_weight": 0.0})
+    hits = retriever.search(query, k=10, where=where)
+    plain = HybridRetriever(folder, embeddings, **{**MEMORY_FUSION, "dense_weight": 0.0, "speaker_weight": 0.0})
+    plain_scores = {h.id: h.score for h in plain.search(query, k=10, where=where)}
+    assert {"Caroline", "Melanie"} <= {hit.metadata[SPEAKER_KEY] for hit in hits if hit.score > 0}
+    for hit in hits:
+        factor = 1 + MEMORY_FUSION["speaker_weight"] if hit.metadata[SPEAKER_KEY] == "Caroline" else 1.0
+        assert hit.score == pytest.approx(factor * plain_scores[hit.id])
 
 
 def test_a_turn_is_found_through_the_turn_after_it_that_quotes_it(settings):

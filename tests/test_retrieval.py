@@ -336,3 +336,57 @@ def test_context_credit_lifts_the_turn_a_matching_document_quotes(tmp_path, embe
 def test_negative_context_weight_raises(tmp_path, embeddings):
     with pytest.raises(ValueError, match="weights"):
         HybridRetriever(tmp_path / "chroma", embeddings, context_key="context", context_weights=(0.3, -0.1))
+
+
+class RecordingEmbeddings(CountingEmbeddings):
+    """Also records the queries it was asked to embed."""
+
+    def __init__(self, inner) -> None:
+        super().__init__(inner)
+        self.queries: list[str] = []
+
+    def embed_query(self, text):
+        self.queries.append(text)
+        return self.inner.embed_query(text)
+
+
+@pytest.mark.parametrize(
+    ("query", "named", "dense_query"),
+    [
+        ("What is Caroline's note about painting?", "Caroline", "What is note about painting?"),
+        ("Melanie: a note about painting", "Melanie", ": a note about painting"),
+        ("Did Caroline or Melanie note painting?", None, "Did Caroline or Melanie note painting?"),  # two: no prior
+        ("A note about painting by Carolines", None, "A note about painting by Carolines"),  # not a whole word
+    ],
+)
+def test_speaker_prior_favours_the_named_speaker_and_leaves_the_name_out_of_the_dense_query(
+    tmp_path, embeddings, query, named, dense_query
+):
+    """BM25 alone decides the fused scores (dense weight 0); a document by the one speaker the query names
+    gets (1 + weight) times the score it has without the prior, the others keep theirs."""
+    recording = RecordingEmbeddings(embeddings)
+    favoured = HybridRetriever(
+        tmp_path / "chroma", recording, dense_weight=0.0, speaker_key="speaker", speaker_weight=3.0
+    )
+    ids, texts, metadatas = zip(*FILTER_DOCS, strict=True)
+    favoured.add(ids, texts, metadatas)
+    plain = {
+        hit.id: hit.score for hit in HybridRetriever(tmp_path / "chroma", embeddings, dense_weight=0.0).search(query)
+    }
+    hits = favoured.search(query)
+    assert recording.queries == [dense_query]
+    assert {hit.id for hit in hits} == set(plain)
+    for hit in hits:
+        factor = 4.0 if named and hit.metadata.get("speaker") == named else 1.0
+        assert hit.score == pytest.approx(factor * plain[hit.id])
+    assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+    if named == "Caroline":  # "painting" is Melanie's: first without the prior, a Caroline note first with it
+        assert max(plain, key=plain.get) == "m1" and hits[0].id.startswith("c")
+    recording.queries.clear()
+    favoured.search(query, mode="dense")
+    assert recording.queries == [query]  # only hybrid mode splits the query
+
+
+def test_negative_speaker_weight_raises(tmp_path, embeddings):
+    with pytest.raises(ValueError, match="weights"):
+        HybridRetriever(tmp_path / "chroma", embeddings, speaker_key="speaker", speaker_weight=-0.3)

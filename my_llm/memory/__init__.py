@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from my_llm.memory.transcript import (
         CONTEXT_KEY,
         MEMORY_DOCUMENTS,
+        SPEAKER_KEY,
         DocumentSettings,
         MemoryDocument,
         is_conversation,
@@ -48,6 +49,7 @@ _LAZY = {
     "MemoryAnswer": "my_llm.memory.question",
     "MemoryDocument": "my_llm.memory.transcript",
     "QUESTION_TASK": "my_llm.memory.question",
+    "SPEAKER_KEY": "my_llm.memory.transcript",
     "SUMMARY_TASK": "my_llm.memory.summarise",
     "answer_from_context": "my_llm.memory.answer",
     "apply_summarise_to_memory": "my_llm.memory.summarise",
@@ -71,6 +73,7 @@ __all__ = [
     "CONTEXT_KEY",
     "DOCUMENT_KEY",
     "MEMORY_DOCUMENTS",
+    "SPEAKER_KEY",
     "DocumentSettings",
     "MemoryDocument",
     "document_tag",

@@ -94,10 +94,10 @@ def shared_record(hit: ScoredDocument, namespace: str) -> Record | None:
     meta = hit.metadata or {}
     if not all(meta.get(key) for key in ("role", "session_id", "created_at")):
         return None
-    fields = str(meta.get(DOCUMENT_KEY, "")).split("-")  # document_tag: "3-2-0-2-True-True", DocumentSettings in order
+    fields = str(meta.get(DOCUMENT_KEY, "")).split("-")  # document_tag: DocumentSettings' fields in order
     repeat = int(fields[0]) if fields[0].isdigit() else 1
     turn = _own_turn(hit.text, repeat)
-    if fields[-1] == "True":  # the turn carries its date
+    if len(fields) > 4 and fields[4] == "True":  # DocumentSettings.date: the turn carries its date
         turn = _DATE_SUFFIX.sub("", turn)
     speaker, separator, content = turn.partition(": ")
     if not separator:

@@ -71,6 +71,7 @@ class Bm25Index:
     Attributes:
         count: how many documents were indexed (the collection's count at build time).
         masks: a cache the owner may fill: filter key -> the ``bool`` array of :meth:`mask`.
+        speakers: a cache the owner may fill (None until then): e.g. a metadata value -> a pattern finding it.
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class Bm25Index:
         self.model = bm25s.BM25(k1=k1, b=b)
         self.model.index((corpus, vocabulary), show_progress=False)
         self.masks: dict[str, np.ndarray] = {}
+        self.speakers: dict | None = None
         self._positions: dict[str, int] | None = None
 
     def positions(self) -> dict[str, int]:

@@ -6,7 +6,9 @@ LangChain ``Embeddings`` object that is passed in; Chroma's own embedder is neve
 model at run time). The BM25 side (:mod:`my_llm.retrieval.bm25`) indexes the same stored documents, built
 lazily once per retriever and kept in memory until the collection changes. The two ranked lists are fused
 by reciprocal rank fusion (:mod:`my_llm.retrieval.fusion`, Cormack, Clarke & Büttcher 2009); optionally a
-document then passes a share of its fused score to the documents it carries as context (``context_key``).
+document then passes a share of its fused score to the documents it carries as context (``context_key``),
+and a query that names one speaker is split into who (a prior on that speaker's documents) and what (the
+dense query without the name) (``speaker_key``).
 
 Metadata filters use Chroma's ``where`` language and Chroma decides them on both sides: the dense query
 carries the filter, and the BM25 side keeps only the ids ``collection.get(where=...)`` returns.
@@ -126,6 +128,14 @@ class HybridRetriever:
             carries as context) passes ``context_weights[j]`` times its fused score on to the j-th of them,
             which may thereby enter the results (when they pass ``where``); a turn's evidence otherwise
             loses ranks to the documents of the turns after it that quote it. None / () for none.
+        speaker_key / speaker_weight: speaker prior in ``hybrid`` mode. When the query names exactly one of
+            the values the stored documents hold under metadata ``speaker_key`` (a whole word, case as
+            stored; ``Tim`` in "What books has Tim read?"), the dense side embeds the query without the name
+            (and its ``'s``) and the documents with that value have their final score multiplied by
+            ``1 + speaker_weight``: the name then decides who, not what the question is about (in the
+            embedding, a name pulls towards every turn by or addressed to that person). A document prior
+            (Kraaij, Westerveld & Hiemstra 2002, "The importance of prior probabilities for entry page
+            search", SIGIR '02), here conditioned on the query. None / 0 for none.
         settings: where the vectors live (``chroma_host``); ``Settings.from_env()`` when None.
         remote_collection: the collection's name on a server; :func:`~my_llm.retrieval.chroma.remote_collection_name`
             of ``collection`` and ``folder`` when None (``memory-<namespace>``, ``repo-<repo>-<hash>``).
@@ -154,12 +164,14 @@ class HybridRetriever:
         bm25_b: float = 0.75,
         context_key: str | None = None,
         context_weights: Sequence[float] = (),
+        speaker_key: str | None = None,
+        speaker_weight: float = 0.0,
         settings: Settings | None = None,
         remote_collection: str | None = None,
     ) -> None:
         if not _COLLECTION_NAME.match(collection):
             raise ValueError(f"Collection name {collection!r} must be 3-512 characters of [A-Za-z0-9._-].")
-        if rrf_k < 0 or candidates < 1 or min(dense_weight, bm25_weight, *context_weights) < 0:
+        if rrf_k < 0 or candidates < 1 or min(dense_weight, bm25_weight, speaker_weight, *context_weights) < 0:
             raise ValueError("rrf_k and the weights must be >= 0 and candidates >= 1.")
         self.folder = Path(folder)
         self.embeddings = embeddings
@@ -167,6 +179,7 @@ class HybridRetriever:
         self.rrf_k, self.dense_weight, self.bm25_weight = rrf_k, dense_weight, bm25_weight
         self.candidates, self.bm25_k1, self.bm25_b = candidates, bm25_k1, bm25_b
         self.context_key, self.context_weights = context_key, tuple(context_weights)
+        self.speaker_key, self.speaker_weight = speaker_key, speaker_weight
         self.chroma_host = (settings or Settings.from_env()).chroma_host
         self.remote_collection = remote_collection or remote_collection_name(collection, self.folder)
         if not _COLLECTION_NAME.match(self.remote_collection):
@@ -306,14 +319,42 @@ class HybridRetriever:
         if not count:
             return []
         depth = min(count, k if mode != "hybrid" else max(k, self.candidates))
-        dense = self._dense(query, depth, where) if mode != "bm25" else []
+        speaker, dense_query = None, query
+        if mode == "hybrid" and self.speaker_key and self.speaker_weight:
+            speaker, dense_query = self._named_speaker(query, count)
+        dense = self._dense(dense_query, depth, where) if mode != "bm25" else []
         lexical = self._lexical(query, depth, where, count) if mode != "dense" else []
         if mode != "hybrid":
             return dense or lexical
         fused = self._fuse(dense, lexical)
         if self.context_key and any(self.context_weights):
             fused = self._credit_context(fused, where, count)
+        if speaker is not None:
+            fused = self._favour_speaker(fused, speaker)
         return fused[:k]
+
+    def _named_speaker(self, query: str, count: int) -> tuple[str | None, str]:
+        """The one stored ``speaker_key`` value ``query`` names as a whole word, and the query without it
+        (nor its ``'s``); ``(None, query)`` when it names none or several."""
+        index = self._bm25_index(count)
+        if index.speakers is None:
+            values = {str(m.get(self.speaker_key) or "").strip() for m in index.metadatas}
+            index.speakers = {v: re.compile(rf"(?<!\w){re.escape(v)}(?:['’]s)?(?!\w)") for v in values if v}
+        named = [value for value, pattern in index.speakers.items() if pattern.search(query)]
+        if len(named) != 1:
+            return None, query
+        stripped = " ".join(index.speakers[named[0]].sub(" ", query).split())
+        return named[0], stripped or query
+
+    def _favour_speaker(self, fused: list[ScoredDocument], speaker: str) -> list[ScoredDocument]:
+        """``fused`` with the scores of ``speaker``'s documents times ``1 + speaker_weight``; best first,
+        ties keep ``fused``'s order."""
+        factor = 1.0 + self.speaker_weight
+        rescored = [
+            replace(doc, score=doc.score * factor) if doc.metadata.get(self.speaker_key) == speaker else doc
+            for doc in fused
+        ]
+        return sorted(rescored, key=lambda doc: -doc.score)
 
     def _dense(self, query: str, depth: int, where: dict | None) -> list[ScoredDocument]:
         with _chroma_rejects(where):
