@@ -21,6 +21,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 import my_llm
+import qna.index
 import qna.read_repo
 from my_llm import MyLLMError
 from qna.files import discover
@@ -111,11 +112,11 @@ def _leaks(root: Path) -> list[tuple[str, str]]:
 @pytest.fixture
 def fakes(monkeypatch):
     """The recording chat model and the fake embedder, handed to read-repo through its factories (read-repo
-    imports them from the my_llm face when it runs, so they are replaced there)."""
+    imports them when it runs, from the my_llm face and qna.index, so they are replaced there)."""
     chat = RecordingChat(prompts=[])
     embeddings = HashEmbeddings()
     monkeypatch.setattr(my_llm, "get_chat_model", lambda spec, settings: chat)
-    monkeypatch.setattr(my_llm, "get_embeddings", lambda settings: embeddings)
+    monkeypatch.setattr(qna.index, "repo_embeddings", lambda settings=None: embeddings)
     return chat, embeddings
 
 
