@@ -1,10 +1,12 @@
 """The FastAPI app: every route under ``/v1``, OpenAPI at ``/docs``, errors in OpenAI's shape, a body-size
-limit, the upstream HTTP client opened and closed with the app."""
+limit, the upstream HTTP client and the memory's background sync (:class:`server.memory_answers.MemoryFreshener`,
+``MY_LLM_MEMORY_SYNC_S``) started and stopped with the app."""
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import anyio
 import httpx
 from fastapi import APIRouter, FastAPI
 
@@ -13,6 +15,7 @@ from server.db import make_engine, session_factory
 from server.deps import ServerState
 from server.errors import ErrorResponse, install_error_handlers
 from server.limits_mw import BodySizeLimit
+from server.memory_answers import MemoryAnswers, MemoryFreshener
 from server.routes import code, conversations, me, memory, proxy, register, repos, usage
 from server.web import install_web
 
@@ -24,6 +27,8 @@ def create_app(config: ServerSettings | None = None) -> FastAPI:
     config = config or ServerSettings.from_env()
     engine = make_engine(config.database_url)
     state = ServerState.build(config, session_factory(engine))
+    answers = MemoryAnswers(state.logbook, config.settings)  # the questions' and the freshener's (same locks)
+    freshener = MemoryFreshener(answers, config.memory_sync_s)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -31,9 +36,11 @@ def create_app(config: ServerSettings | None = None) -> FastAPI:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
             state.http = client
+            freshener.start()
             try:
                 yield
             finally:
+                await anyio.to_thread.run_sync(freshener.stop)
                 state.logbook.close()
                 engine.dispose()
 
@@ -44,6 +51,7 @@ def create_app(config: ServerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.server = state
+    app.state.memory_answers = answers  # what server.routes.memory.memory_answers finds
     install_error_handlers(app)
     api = APIRouter(prefix="/v1", responses=ERRORS)
     for module in (me, register, proxy, conversations, usage, code, memory, repos):

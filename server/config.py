@@ -3,6 +3,7 @@ environment in one place (``ServerSettings.from_env``)."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from my_llm import ConfigError, Settings
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_RATE_LIMIT = "600/minute"
+DEFAULT_MEMORY_SYNC_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class ServerSettings:
         upstream_connect_timeout_s: seconds to connect to the upstream (5).
         auth_cache_s: seconds a key lookup is remembered (``MY_LLM_AUTH_CACHE_S``, default 1; 0: never), so a
             revoked key or disabled user stops working within that time.
+        memory_sync_s: seconds between the background syncs of every user namespace's memory store
+            (``MY_LLM_MEMORY_SYNC_S``, default 30; 0: off, questions sync as they come); see
+            :mod:`server.memory_answers`.
         prompt_guard: ``/v1/code``'s guard (``MY_LLM_PROMPT_GUARD``): ``rules`` (default), ``model`` (rules,
             then the chat model as a classifier) or ``off``; see :mod:`server.guard`.
         repo_roots: folders under which users may register repositories (``MY_LLM_REPO_ROOTS``, absolute
@@ -45,6 +50,7 @@ class ServerSettings:
     upstream_timeout_s: float = 300.0
     upstream_connect_timeout_s: float = 5.0
     auth_cache_s: float = 1.0
+    memory_sync_s: float = DEFAULT_MEMORY_SYNC_S
     prompt_guard: str = "rules"
     repo_roots: tuple[Path, ...] = ()
     secret_key: str | None = field(default=None, repr=False)
@@ -76,6 +82,7 @@ class ServerSettings:
             raise ConfigError(
                 f"MY_LLM_MAX_BODY_BYTES, MY_LLM_UPSTREAM_TIMEOUT_S or MY_LLM_AUTH_CACHE_S is not a number: {error}"
             ) from error
+        memory_sync = _seconds(get("MY_LLM_MEMORY_SYNC_S"), DEFAULT_MEMORY_SYNC_S, "MY_LLM_MEMORY_SYNC_S")
         registration = (get("MY_LLM_OPEN_REGISTRATION") or "off").lower()
         if registration not in {"on", "off", "1", "0", "true", "false"}:
             raise ConfigError(f"MY_LLM_OPEN_REGISTRATION={registration!r} is not one of on, off.")
@@ -99,4 +106,22 @@ class ServerSettings:
             rate_limit=get("MY_LLM_RATE_LIMIT") or DEFAULT_RATE_LIMIT,
             upstream_timeout_s=timeout,
             auth_cache_s=auth_cache,
+            memory_sync_s=memory_sync,
         )
+
+
+def _seconds(value: str | None, default: float, name: str) -> float:
+    """``value`` as a finite number of seconds >= 0 (``default`` when unset).
+
+    Raises:
+        ConfigError: not a number, negative, or not finite (the message names ``name``).
+    """
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(f"{name}={value!r} is not a number of seconds >= 0 (0 turns it off).")
+    return seconds
