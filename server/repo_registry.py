@@ -1,7 +1,8 @@
 """The registry of repositories the server indexes, in the users database (table ``repos``).
 
 Repositories are shared: registered by a user, listed and asked by every user of the server, since only
-folders under the admin's roots (``MY_LLM_REPO_ROOTS``) can be registered. ``registered_by`` says who.
+folders under the admin's roots (``MY_LLM_REPO_ROOTS``) can be registered. ``registered_by`` says who; only
+that user or an admin may remove one (:func:`may_remove`).
 
 A repository's ``state`` moves ``queued -> indexing -> ready | failed``; ``files_done`` / ``files_total``
 count the indexing run's progress and ``error`` says why one failed. Every function takes a SQLAlchemy
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, Integer, String, Text, select, update
+from sqlalchemy import DateTime, Integer, String, Text, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from server.db import Base
@@ -91,3 +92,16 @@ def set_progress(session: Session, repo_id: int, state: str, **fields) -> None:
         raise ValueError(f"state must be one of {STATES} and fields among {sorted(allowed)}, not {state}, {fields}")
     session.execute(update(Repo).where(Repo.id == repo_id).values(state=state, updated_at=_now(), **fields))
     session.commit()
+
+
+def may_remove(repo: Repo, user_name: str, is_admin: bool) -> bool:
+    """Whether ``user_name`` may remove ``repo``: the user who registered it, or an admin."""
+    return is_admin or repo.registered_by == user_name
+
+
+def delete_repo(session: Session, repo_id: int) -> bool:
+    """Delete the row of ``repo_id`` (its index is the caller's: :meth:`server.repos.RepoService.remove`);
+    whether there was one."""
+    deleted = session.execute(delete(Repo).where(Repo.id == repo_id)).rowcount
+    session.commit()
+    return bool(deleted)

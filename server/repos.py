@@ -6,12 +6,19 @@ repository; one background thread indexes queued repositories one at a time with
 ``read-repo``) and records ``files_done`` / ``files_total`` as it goes. Questions are answered with
 :func:`qna.answer.answer_question`, citing ``path:Lstart-end``, and logged in the asker's namespace as a new
 conversation (``source = "read_repo"``). Repositories are shared by every user of the server.
+
+:meth:`RepoService.remove` takes one away (the user who registered it, or an admin): its index folder (and,
+with ``CHROMA_HOST``, its collection on the Chroma server) is deleted, then its registry row; the repository's
+own folder is never touched. A repository being indexed cannot be removed (:class:`RepoBusyError`, 409): the
+worker moves a row from ``queued`` to ``indexing`` under the same lock as removal, so it never writes to the
+index of a removed repository, and an index is only opened for a row that still exists.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -23,14 +30,15 @@ from langchain_core.embeddings import Embeddings
 from sqlalchemy.orm import sessionmaker
 
 from my_llm import MyLLMError, default_chat_spec, get_chat_model, model_label, redact_secrets
+from my_llm.retrieval import HybridRetriever
 from qna.answer import answer_question
 from qna.files import discover
-from qna.index import ChunkHit, RepoIndex, index_folder, repo_embeddings
+from qna.index import COLLECTION, ChunkHit, RepoIndex, index_folder, repo_embeddings
 from server.config import ServerSettings
 from server.conversation_log import ConversationLog
 from server.logbook import Logbook
 from server.repo_paths import RepoPathError, under_roots
-from server.repo_registry import Repo, get_repo, set_progress, unfinished
+from server.repo_registry import Repo, delete_repo, get_repo, may_remove, set_progress, unfinished
 
 logger = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 0.5  # how often the indexing run writes files_done to the database
@@ -51,6 +59,36 @@ class RepoNotReadyError(MyLLMError):
             f"GET /v1/repos/{repo.id} shows the progress; ask again once its state is ready."
         )
         self.repo = repo
+
+
+class RepoBusyError(RepoNotReadyError):
+    """A repository cannot be removed while it is being indexed; ``repo`` is its registry row."""
+
+    def __init__(self, repo: Repo) -> None:
+        MyLLMError.__init__(
+            self,
+            f"Repository {repo.id} is being indexed ({repo.files_done}/{repo.files_total or '?'} files) and cannot "
+            f"be removed now. GET /v1/repos/{repo.id} shows the progress; remove it once it is ready or failed.",
+        )
+        self.repo = repo
+
+
+class RepoForbiddenError(MyLLMError):
+    """The user may not remove this repository: only the user who registered it or an admin may."""
+
+
+class RepoRemovalError(MyLLMError):
+    """The repository's index could not be deleted (a file system or vector store failure); nothing of the
+    registry was changed, so removing it again retries."""
+
+
+@dataclass
+class _Open:
+    """A repository's open index, the lock its writes and searches take, and whether it was removed."""
+
+    index: RepoIndex
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    removed: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,9 +125,9 @@ class RepoService:
         self.sessions, self.logbook, self.config = sessions, logbook, config
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _indexes and the queued -> indexing move against removal
         self._embeddings: Embeddings | None = None
-        self._indexes: dict[int, tuple[RepoIndex, threading.Lock]] = {}
+        self._indexes: dict[int, _Open] = {}
 
     def start(self) -> None:
         """Start the worker thread and queue the repositories left queued or half-indexed."""
@@ -113,24 +151,33 @@ class RepoService:
         while (repo_id := self._queue.get()) is not None:
             self._index_one(repo_id)
 
-    def _index(self, repo: Repo) -> tuple[RepoIndex, threading.Lock]:
-        """The repository's index (made once, kept: its BM25 index lives in memory) and its lock."""
+    def _index(self, repo: Repo) -> _Open:
+        """The repository's index (made once, kept: its BM25 index lives in memory) and its lock.
+
+        Raises:
+            RepoNotFoundError: the repository was removed (its index is not made again).
+        """
         with self._lock:
             if repo.id not in self._indexes:
+                with self.sessions() as session:
+                    row = get_repo(session, repo.id)
+                if row is None or row.path != repo.path:
+                    raise RepoNotFoundError(f"No repository {repo.id}.")
                 if self._embeddings is None:
                     self._embeddings = repo_embeddings(self.config.settings)
                 path = Path(repo.path)
                 index = RepoIndex(path, index_folder(self.config.settings.chroma_db_path, path), self._embeddings)
-                self._indexes[repo.id] = (index, threading.Lock())
+                self._indexes[repo.id] = _Open(index)
             return self._indexes[repo.id]
 
     def _index_one(self, repo_id: int) -> None:
         """Index one queued repository, recording its progress and how it ended."""
         with self.sessions() as session:
-            repo = get_repo(session, repo_id)
-            if repo is None or repo.state != "queued":
-                return  # queued twice, or already done
-            set_progress(session, repo_id, "indexing", files_done=0, files_total=None, error=None)
+            with self._lock:  # a removal sees either the queued row (and deletes it) or the indexing one (409)
+                repo = get_repo(session, repo_id)
+                if repo is None or repo.state != "queued":
+                    return  # removed, queued twice, or already done
+                set_progress(session, repo_id, "indexing", files_done=0, files_total=None, error=None)
 
             def write(done: int) -> None:
                 set_progress(session, repo_id, "indexing", files_done=done)
@@ -155,10 +202,10 @@ class RepoService:
         total = len(found.files)
         with self.sessions() as session:
             set_progress(session, repo.id, "indexing", files_total=total)
-        index, lock = self._index(repo)
-        with lock:
-            report = index.update(found.files, on_file=_Progress(write))
-            chunks = index.retriever.count()
+        opened = self._index(repo)
+        with opened.lock:
+            report = opened.index.update(found.files, on_file=_Progress(write))
+            chunks = opened.index.retriever.count()
         failed = "; ".join(f"{p} ({why})" for p, why in sorted(report.failed.items()))
         if not chunks:
             raise RepoPathError(f"Nothing in {repo.path} could be indexed: {failed or 'no chunks'}.")
@@ -182,9 +229,11 @@ class RepoService:
             raise RepoNotFoundError(f"No repository {repo_id}.")
         if repo.state != "ready":
             raise RepoNotReadyError(repo)
-        index, lock = self._index(repo)
-        with lock:
-            hits = index.search(redact_secrets(question), k=k)
+        opened = self._index(repo)
+        with opened.lock:
+            if opened.removed:  # removed while this question waited for the index
+                raise RepoNotFoundError(f"No repository {repo_id}.")
+            hits = opened.index.search(redact_secrets(question), k=k)
         spec = default_chat_spec(self.config.settings)
         log = ConversationLog(self.logbook, log_namespace, source="read_repo")
         chat = get_chat_model(spec, self.config.settings)
@@ -197,6 +246,51 @@ class RepoService:
             model=logged.model if logged else None,
             usage=logged.usage if logged else None,
         )
+
+    def remove(self, repo_id: int, user_name: str, is_admin: bool) -> Repo:
+        """Remove repository ``repo_id``: drop its open index, delete its index folder (and, with
+        ``CHROMA_HOST``, empty and delete its collection on the Chroma server), then its registry row. The
+        repository's folder is never touched. Returns the removed row.
+
+        Raises:
+            RepoNotFoundError: no repository ``repo_id``.
+            RepoForbiddenError: ``user_name`` neither registered it nor is an admin.
+            RepoBusyError: it is being indexed (a queued one is removed; the worker then skips it).
+            RepoRemovalError: the index could not be deleted; the registry row is kept (try again).
+            VectorStoreUnavailableError: the Chroma server does not answer; the registry row is kept.
+        """
+        with self._lock, self.sessions() as session:
+            repo = get_repo(session, repo_id)
+            if repo is None:
+                raise RepoNotFoundError(f"No repository {repo_id}.")
+            if not may_remove(repo, user_name, is_admin):
+                raise RepoForbiddenError(
+                    f"Only {repo.registered_by} (who registered repository {repo_id}) or an admin may remove it."
+                )
+            if repo.state == "indexing":
+                raise RepoBusyError(repo)
+            session.expunge(repo)
+            folder = index_folder(self.config.settings.chroma_db_path, Path(repo.path))
+            if Path(repo.path).resolve().is_relative_to(folder.resolve()):
+                raise RepoRemovalError(f"The index folder {folder} holds the repository itself: it is not deleted.")
+            opened = self._indexes.pop(repo_id, None)
+            if opened is not None:
+                with opened.lock:  # waits for a search in progress
+                    opened.removed = True
+                    opened.index.retriever.drop()
+                    opened.index.manifest.close()
+            elif self.config.settings.chroma_host:  # not open here, but its vectors live on the server
+                # as RepoIndex makes it; the embedder is never called (delete and ids embed nothing)
+                retriever = HybridRetriever(folder / "chroma", self._embeddings, collection=COLLECTION)
+                retriever.drop()
+            try:
+                if folder.exists():
+                    shutil.rmtree(folder)
+            except OSError as error:
+                raise RepoRemovalError(f"Could not delete the index folder {folder}: {error}") from error
+            delete_repo(session, repo_id)
+        logger.info("Repository %s (%s) removed by %s; index folder %s deleted", repo_id, repo.path, user_name, folder)
+        return repo
 
 
 def _now() -> datetime:

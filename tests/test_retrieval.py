@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from my_llm import Settings, get_embeddings
@@ -390,3 +392,19 @@ def test_speaker_prior_favours_the_named_speaker_and_leaves_the_name_out_of_the_
 def test_negative_speaker_weight_raises(tmp_path, embeddings):
     with pytest.raises(ValueError, match="weights"):
         HybridRetriever(tmp_path / "chroma", embeddings, speaker_key="speaker", speaker_weight=-0.3)
+
+
+def test_drop_deletes_the_collection_and_a_new_index_can_live_in_the_same_folder(tmp_path, embeddings):
+    """After drop() (which closes the client) the folder can be deleted and an index made there again; without
+    the close, chromadb's cached system for the folder makes the new one fail ("readonly database")."""
+    ids, texts, metadatas = zip(*FILTER_DOCS, strict=True)
+    first = HybridRetriever(tmp_path / "chroma", embeddings)
+    first.add(ids, texts, metadatas)
+    assert first.count() == len(ids)
+    first.drop()
+    assert first.count() == 0  # reopened: the collection is gone
+    first.drop()  # dropping a missing collection is not an error
+    shutil.rmtree(tmp_path / "chroma")
+    again = HybridRetriever(tmp_path / "chroma", embeddings)
+    again.add(ids[:2], texts[:2], metadatas[:2])
+    assert again.count() == 2 and {hit.id for hit in again.search(texts[0], k=2)} == set(ids[:2])

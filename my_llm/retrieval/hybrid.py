@@ -271,6 +271,31 @@ class HybridRetriever:
         collection.delete(ids=list(ids))
         self._bm25 = None
 
+    def drop(self) -> None:
+        """Delete the collection, documents and vectors (on the Chroma server too with ``CHROMA_HOST``), then
+        :meth:`close`. A collection that does not exist is not an error; the folder itself is left to the owner.
+
+        Raises:
+            VectorStoreUnavailableError: ``CHROMA_HOST`` is set and its server does not answer.
+        """
+        from chromadb.errors import NotFoundError
+
+        if self._open(create=False) is not None:
+            try:
+                self._client.delete_collection(self.remote_collection if self.chroma_host else self.collection_name)
+            except NotFoundError:
+                pass  # deleted meanwhile by another client
+        self.close()
+
+    def close(self) -> None:
+        """Let go of the Chroma client; the next call opens it again. Close a local index before deleting its
+        folder: chromadb keeps one system per folder for the life of the process, and one left open makes a new
+        index in the same folder fail ("attempt to write a readonly database")."""
+        client, self._client, self._collection, self._bm25 = self._client, None, None, None
+        close = getattr(client, "close", None)  # chromadb >= 1.1 clients have close()
+        if close is not None:
+            close()
+
     def count(self) -> int:
         """How many documents the collection holds (0 when it does not exist)."""
         collection = self._open(create=False)

@@ -1,9 +1,11 @@
 """Repositories: ``POST /v1/repos`` registers a folder under the admin's roots (``MY_LLM_REPO_ROOTS``) and
 queues its indexing, ``GET /v1/repos`` and ``GET /v1/repos/{id}`` show state and progress, ``POST
-/v1/repos/{id}/ask`` answers with ``path:Lstart-end`` sources (409 with the progress before the index is ready).
+/v1/repos/{id}/ask`` answers with ``path:Lstart-end`` sources (409 with the progress before the index is ready),
+``DELETE /v1/repos/{id}`` removes one (its index; never the folder itself).
 
 Repositories are shared: any user may register one (only under the admin's roots) and every user sees and
-asks every registered repository; ``registered_by`` names who registered it. See :mod:`server.repos`.
+asks every registered repository; ``registered_by`` names who registered it, and only that user or an admin
+may remove it. See :mod:`server.repos`.
 """
 
 from __future__ import annotations
@@ -17,12 +19,19 @@ from fastapi import APIRouter, FastAPI, HTTPException, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from my_llm import ModelCallError
+from my_llm import ModelCallError, MyLLMError
 from server.deps import State, User
 from server.errors import ErrorBody, ErrorResponse
 from server.repo_paths import RepoPathError, resolve_repo_path
 from server.repo_registry import Repo, get_repo, list_repos, register
-from server.repos import RepoNotFoundError, RepoNotReadyError, RepoService
+from server.repos import (
+    RepoBusyError,
+    RepoForbiddenError,
+    RepoNotFoundError,
+    RepoNotReadyError,
+    RepoRemovalError,
+    RepoService,
+)
 
 
 @asynccontextmanager
@@ -201,3 +210,28 @@ async def ask_repo(repo_id: RepoId, body: RepoQuestion, request: Request, user: 
     ]
     return RepoAnswer(answer=reply.answer, sources=sources, conversation=reply.conversation, model=reply.model,
                       usage=reply.usage)  # fmt: skip
+
+
+@router.delete("/{repo_id}", status_code=204, response_class=Response,
+               responses={403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
+                          409: {"model": RepoNotReady}, 503: {"model": ErrorResponse}},
+               summary="Remove a repository and its index (never its folder)")  # fmt: skip
+async def delete_repo(repo_id: RepoId, request: Request, user: User) -> Response:
+    """Remove the repository: its registry row, its in-memory index and its index folder under
+    ``CHROMA_DB_PATH`` (with ``CHROMA_HOST``, its collection on the Chroma server too); the repository's own
+    folder is never touched, and registering it again indexes it anew. Only the user who registered it or an
+    admin may: 403 for anyone else; 404 when unknown; 409 (with its progress) while it is being indexed (a
+    queued one is removed); 503 when its index cannot be deleted (nothing is removed then: try again)."""
+    service = service_of(request)
+    try:
+        await anyio.to_thread.run_sync(service.remove, repo_id, user.name, user.is_admin)
+    except RepoNotFoundError as error:
+        raise HTTPException(404, str(error)) from error
+    except RepoForbiddenError as error:
+        raise HTTPException(403, str(error)) from error
+    except RepoBusyError as error:
+        conflict = RepoNotReady(error=ErrorBody(message=str(error), type="conflict_error"), repo=_out(error.repo))
+        return JSONResponse(conflict.model_dump(mode="json"), status_code=409)
+    except (RepoRemovalError, MyLLMError) as error:  # MyLLMError: the Chroma server does not answer
+        raise HTTPException(503, str(error)) from error
+    return Response(status_code=204)

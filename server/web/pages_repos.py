@@ -3,7 +3,9 @@ indexing state and progress, a form to register a folder under the roots (``MY_L
 shown on the page), and a question box per ready repository. An answer's ``path:Lstart-end`` sources open
 ``/repos/{id}/file?path=&start=&end=``: the file with the cited lines highlighted (:mod:`server.web.source_view`
 decides which files may be shown). ``/repos/progress.json`` gives the rows' progress to ``static/repos.js``,
-which updates the table while something is queued or indexing and reloads when a repository finishes.
+which updates the table while something is queued or indexing and reloads when a repository finishes. The
+user who registered a repository, or an admin, may delete it after a confirmation page (``GET`` then ``POST
+/repos/{id}/delete``, as ``DELETE /v1/repos/{id}``: its index goes, never its folder).
 
 The page calls the same services as the API (:mod:`server.repo_paths`, :mod:`server.repo_registry`,
 :class:`server.repos.RepoService`); forms are CSRF-checked ``POST``s.
@@ -20,8 +22,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from my_llm import ModelCallError, MyLLMError
 from server.deps import ServerState, State
 from server.repo_paths import RepoPathError, resolve_repo_path
-from server.repo_registry import Repo, get_repo, list_repos, register
-from server.repos import RepoNotFoundError, RepoNotReadyError, RepoService
+from server.repo_registry import Repo, get_repo, list_repos, may_remove, register
+from server.repos import RepoBusyError, RepoForbiddenError, RepoNotFoundError, RepoNotReadyError, RepoService
 from server.web.auth import CsrfChecked, PageError, PageUser
 from server.web.source_view import SourceFileError, highlighted, repo_file, style_defs
 from server.web.templating import render
@@ -56,15 +58,16 @@ def _repo(state: ServerState, repo_id: int) -> Repo:
 
 async def _page(request: Request, user, state: ServerState, status: int = 200, **context) -> Response:
     repos = await anyio.to_thread.run_sync(_repos, state)
-    values = {"path": "", "error": None, "registered": None, **context}
+    values = {"path": "", "error": None, "registered": None, "deleted": None, **context}
     return render(request, "repos.html", user, status, repos=repos, roots=state.config.repo_roots, **values)
 
 
 @router.get("/repos")
 async def repos_page(request: Request, user: PageUser, state: State) -> Response:
     """Every repository, oldest first, with state, files done / total and any error; the forms."""
-    registered = request.query_params.get("registered")
-    return await _page(request, user, state, registered=int(registered) if (registered or "").isdigit() else None)
+    registered, deleted = request.query_params.get("registered"), request.query_params.get("deleted")
+    return await _page(request, user, state, registered=int(registered) if (registered or "").isdigit() else None,
+                       deleted=int(deleted) if (deleted or "").isdigit() else None)  # fmt: skip
 
 
 @router.get("/repos/progress.json")
@@ -150,3 +153,31 @@ async def source_file(
     except SourceFileError as error:
         raise PageError(error.status, str(error)) from error
     return render(request, "repo_file.html", user, repo=repo, path=path, shown=shown, style=_STYLE)
+
+
+@router.get("/repos/{repo_id}/delete")
+async def confirm_delete(request: Request, repo_id: RepoId, user: PageUser, state: State) -> Response:
+    """The confirmation page: which repository and what goes (its index, not its folder), Delete and Cancel;
+    403 for a user who may not delete it (neither who registered it nor an admin), 404 when unknown."""
+    repo = await anyio.to_thread.run_sync(_repo, state, repo_id)
+    if not may_remove(repo, user.name, user.is_admin):
+        raise PageError(403, f"Only {repo.registered_by} (who registered it) or an admin may delete this repository.")
+    return render(request, "repo_delete.html", user, repo=repo)
+
+
+@router.post("/repos/{repo_id}/delete", dependencies=[CsrfChecked])
+async def delete(request: Request, repo_id: RepoId, user: PageUser, state: State) -> Response:
+    """Delete the repository (as ``DELETE /v1/repos/{id}``), then back to the list (303); 403, 404 or a 409 page
+    (being indexed: try once it is ready), 503 when its index cannot be deleted."""
+    service = _service(request)
+    try:
+        await anyio.to_thread.run_sync(service.remove, repo_id, user.name, user.is_admin)
+    except RepoNotFoundError as failure:
+        raise PageError(404, str(failure)) from failure
+    except RepoForbiddenError as failure:
+        raise PageError(403, str(failure)) from failure
+    except RepoBusyError as failure:
+        raise PageError(409, str(failure).split(" GET /v1/")[0]) from failure
+    except MyLLMError as failure:  # the index folder or the Chroma server
+        raise PageError(503, f"The repository could not be deleted now: {failure}") from failure
+    return RedirectResponse(f"/repos?deleted={repo_id}", status_code=303)
