@@ -18,6 +18,13 @@ request, so regenerate and feedback can rebuild it from the log alone), then the
 ``metadata.code_version``), then a ``system`` record holding the best code, ``{"event": "code_result",
 "code": {"version", "ok", "attempts"}}``. Events are not turns: ``GET /v1/conversations/{id}`` shows the
 prompts and replies only. A deleted conversation (tombstone) is unknown here, like another user's.
+
+Version numbers are unique across threads and processes sharing the data folder (``uvicorn --workers N``, or
+servers behind a load balancer): a regenerate or feedback takes the namespace's lock file
+(``<MESSAGE_HISTORY>/<namespace>/code_versions.lock``, :mod:`filelock`), reads the highest version logged, and
+logs the next one's ``code_request`` record before letting go; so the record is logged when the request is
+accepted (after every check that can refuse it), not when its work starts. Version 1 is a new conversation's
+(a fresh id), logged when its work starts.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from code_generation import (
     CodeGenerationError,
@@ -54,8 +63,9 @@ from server.logbook import Logbook
 
 log = logging.getLogger(__name__)
 
-_ISSUED: dict[tuple[str, str], int] = {}  # (namespace, conversation) -> the last version handed out
-_ISSUING = threading.Lock()
+ISSUE_LOCK = "code_versions.lock"  # in the namespace's folder: held while a version number is handed out
+ISSUE_WAIT_S = 30.0
+SOURCE = "create_script"  # the records' source
 REQUEST_EVENT = "code_request"
 RESULT_EVENT = "code_result"
 Event = tuple[str, dict[str, Any]]  # (name, data): token, attempt, done, error
@@ -83,6 +93,12 @@ class NothingToRefineError(CodeServiceError):
     """Feedback on a conversation whose versions all failed before giving code."""
 
     status = 409
+
+
+class VersionBusyError(CodeServiceError):
+    """No version number within :data:`ISSUE_WAIT_S` seconds: another thread or process held the lock."""
+
+    status = 503
 
 
 @dataclass(frozen=True)
@@ -128,14 +144,14 @@ class Job:
     brief: Brief
     feedback: str | None
     earlier_usage: UsageOut
+    logged: bool = False  # its code_request record is in the log already (written as its number was issued)
 
 
 @dataclass(frozen=True)
 class _Conversation:
-    """What the log says about a conversation: its request, next version, last code, usage so far."""
+    """What the log says about a conversation: its request, last code, usage so far."""
 
     request: CodeRequest
-    next_version: int
     last_code: str | None
     usage: UsageOut
 
@@ -144,7 +160,7 @@ class _VersionHistory(PubSubChatMessageHistory):
     """The conversation's history for one version: every record it adds carries ``metadata.code_version``."""
 
     def __init__(self, namespace: str, conversation: str, version: int, settings: Settings) -> None:
-        super().__init__(namespace, conversation, source="create_script", settings=settings)
+        super().__init__(namespace, conversation, source=SOURCE, settings=settings)
         self.version = version
 
     def add_records(self, records: Sequence[Record]) -> None:
@@ -162,16 +178,6 @@ class CodeService:
 
     def __init__(self, settings: Settings, logbook: Logbook, guard_mode: str = "rules") -> None:
         self.settings, self.logbook, self.guard_mode = settings, logbook, guard_mode
-
-    @staticmethod
-    def _next_version(namespace: str, conversation: str, logged_next: int) -> int:
-        """The next version number of a conversation: after what the log holds and after any version this
-        process handed to a job not logged yet, so two regenerate/feedback calls at the same instant get
-        different numbers (services are made per request; the numbers are kept per process)."""
-        with _ISSUING:
-            version = max(logged_next, _ISSUED.get((namespace, conversation), 0) + 1)
-            _ISSUED[namespace, conversation] = version
-            return version
 
     # -- the three actions, blocking -------------------------------------------------------------------------
 
@@ -224,8 +230,7 @@ class CodeService:
         chat = get_chat_model(found.request.model, self.settings)
         TARGETS[found.request.target].check(found.request)
         brief = Brief(found.request.description, found.request, chat)
-        version = self._next_version(namespace, conversation, found.next_version)
-        return Job(namespace, conversation, version, "regenerate", brief, None, found.usage)
+        return self._issue(Job(namespace, conversation, 0, "regenerate", brief, None, found.usage))
 
     def prepare_feedback(self, namespace: str, conversation: str, text: str) -> Job:
         """Check feedback: the injection rules only (unless the guard is off), then as :meth:`prepare_regenerate`.
@@ -246,8 +251,7 @@ class CodeService:
         target = TARGETS[found.request.target]
         target.check(found.request)
         brief = Brief(target.refine(found.request, found.last_code, text), found.request, chat)
-        version = self._next_version(namespace, conversation, found.next_version)
-        return Job(namespace, conversation, version, "feedback", brief, text, found.usage)
+        return self._issue(Job(namespace, conversation, 0, "feedback", brief, text, found.usage))
 
     # -- step 2: the work -------------------------------------------------------------------------------------
 
@@ -301,11 +305,8 @@ class CodeService:
     def _execute(self, job: Job, emit: Emit | None) -> CodeOut:
         history = _VersionHistory(job.namespace, job.conversation, job.version, self.settings)
         try:
-            about = {"version": job.version, "action": job.action, "request": job.brief.request.stored(),
-                     "feedback": job.feedback}  # fmt: skip
-            note = job.feedback if job.action == "feedback" else job.brief.request.description
-            opening = history.new_record("system", note or "", metadata={"event": REQUEST_EVENT, "code": about})
-            history.add_records([opening])
+            if not job.logged:
+                history.add_records([_opening(job)])
             written: Written = TARGETS[job.brief.request.target].write(job.brief, history, emit)
             result = {"event": RESULT_EVENT, "code": {"version": job.version, "ok": written.ok,
                                                      "attempts": len(written.attempts)}}  # fmt: skip
@@ -317,6 +318,34 @@ class CodeService:
                        attempts=written.attempts, usage=usage, total_usage=job.earlier_usage + usage,
                        target=job.brief.request.target, svg=written.svg)  # fmt: skip
 
+    def _issue(self, job: Job) -> Job:
+        """``job`` with the conversation's next version number, its ``code_request`` record logged: under the
+        namespace's lock file (one issuer at a time, any thread of any process), the number after the highest
+        the log holds, written to the log before the lock is let go, so the next issuer reads it there.
+
+        Raises:
+            UnknownConversationError: the conversation was deleted meanwhile.
+            VersionBusyError: the lock was not had within :data:`ISSUE_WAIT_S` seconds.
+            StoreError: the log could not be written.
+        """
+        history = self.logbook.history(job.namespace)
+        history.store.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(str(history.store.folder / ISSUE_LOCK), timeout=ISSUE_WAIT_S):
+                mine = (r for r in self.logbook.records(job.namespace) if r.session_id == job.conversation)
+                versions = [
+                    r.metadata["code"].get("version", 0) for r in mine if r.metadata.get("event") == REQUEST_EVENT
+                ]
+                if not versions:
+                    raise UnknownConversationError(f"No code conversation {job.conversation!r}.")
+                issued = replace(job, version=max(int(v) for v in versions) + 1, logged=True)
+                history.add_records([_opening(issued)])
+        except Timeout as error:
+            raise VersionBusyError(
+                f"Too many code requests at once (no version number within {ISSUE_WAIT_S:g} s): try again."
+            ) from error
+        return issued
+
     def _read(self, namespace: str, conversation: str) -> _Conversation:
         records = [r for r in self.logbook.records(namespace) if r.session_id == conversation]
         requests = [r for r in records if r.metadata.get("event") == REQUEST_EVENT]
@@ -325,8 +354,16 @@ class CodeService:
         request = CodeRequest.model_validate(requests[0].metadata["code"]["request"])
         results = [r for r in records if r.metadata.get("event") == RESULT_EVENT]
         last_code = next((r.content for r in reversed(results) if r.content.strip()), None)
-        version = max(int(r.metadata["code"].get("version", 0)) for r in requests)
-        return _Conversation(request, version + 1, last_code, usage_of(records))
+        return _Conversation(request, last_code, usage_of(records))
+
+
+def _opening(job: Job) -> Record:
+    """The ``code_request`` record that opens ``job``'s version (see the module's docstring)."""
+    about = {"version": job.version, "action": job.action, "request": job.brief.request.stored(),
+             "feedback": job.feedback}  # fmt: skip
+    note = job.feedback if job.action == "feedback" else job.brief.request.description
+    metadata = {"event": REQUEST_EVENT, "code": about, "code_version": job.version}
+    return Record.new(job.namespace, job.conversation, "system", note or "", source=SOURCE, metadata=metadata)
 
 
 class _Cancelled(Exception):
