@@ -197,3 +197,43 @@ def test_background_failures_are_warned_once_and_retried(settings, caplog):
     finally:
         freshener.stop()
         logbook.close()
+
+
+class _Recorder:
+    """A fake embedder that records, per instance, the batch sizes it was asked to embed and its thread count."""
+
+    def __init__(self, made: list) -> None:
+        self.threads, self.batches = None, []
+        made.append(self)
+
+    def embed_documents(self, texts):
+        self.batches.append(len(texts))
+        return [[float(len(text))] for text in texts]
+
+    def embed_query(self, text):
+        return [float(len(text))]
+
+
+def test_background_embedding_uses_its_own_one_thread_instance_in_paced_batches():
+    import threading
+
+    from server import memory_answers
+
+    made: list[_Recorder] = []
+    paced = memory_answers._PacedEmbeddings(lambda: _Recorder(made))
+    texts = [f"text {i}" for i in range(70)]
+    assert paced.embed_documents(texts) == [[float(len(t))] for t in texts]  # a question's thread: at once
+    assert len(made) == 1 and made[0].batches == [70]
+
+    stop, result = threading.Event(), {}
+
+    def background() -> None:
+        memory_answers._BACKGROUND.stop = stop
+        result["vectors"] = paced.embed_documents(texts)
+
+    worker = threading.Thread(target=background)
+    worker.start()
+    worker.join(10)
+    assert result["vectors"] == [[float(len(t))] for t in texts]  # same vectors, in order
+    assert len(made) == 2 and made[1].threads == 1 and made[1].batches == [32, 32, 6]
+    assert made[0].batches == [70]  # the questions' instance was not used in the background
