@@ -153,11 +153,11 @@ def main() -> None:
 
     import langchain_core
 
+    from qna.index import REPO_EMBEDDINGS
+
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the machine is shared: do not spin on idle cores
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default=str(Path(langchain_core.__file__).parent), help="folder to index")
-    from qna.index import REPO_EMBEDDINGS
-
     parser.add_argument(
         "--embeddings", default=REPO_EMBEDDINGS, help=f"our embeddings spec [{REPO_EMBEDDINGS}: read-repo's default]"
     )

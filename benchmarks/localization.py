@@ -304,7 +304,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--sdist-cache", type=Path, default=None, help="where sdist: repos are unpacked [$TMPDIR/localization-sdists]"
     )
     parser.add_argument(
-        "--embeddings", default=REPO_EMBEDDINGS, help=f"embeddings spec, as MY_LLM_EMBEDDINGS takes it [{REPO_EMBEDDINGS}: read-repo's]"
+        "--embeddings",
+        default=REPO_EMBEDDINGS,
+        help=f"embeddings spec, as MY_LLM_EMBEDDINGS takes it [{REPO_EMBEDDINGS}: read-repo's]",
     )
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for embedding [all cores]"
